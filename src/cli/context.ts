@@ -1,0 +1,66 @@
+/**
+ * Global flags (accepted anywhere on the command line, as with upstream's clap `global = true`)
+ * and the context every command runs with.
+ */
+import { Option, type Command } from 'commander';
+import { HqError } from '../common/errors.js';
+import { configureLogging } from '../common/log.js';
+import { resolveServerDir } from '../common/server-dir.js';
+import type { OutputMode } from './output.js';
+import type { RenderContext } from './render.js';
+
+export interface GlobalOptions {
+  serverDir?: string;
+  outputMode?: string;
+  colors?: string;
+  debug?: boolean;
+}
+
+export interface CommandContext extends RenderContext {
+  serverDir: string;
+  debug: boolean;
+}
+
+/** Adds the global flags to `cmd` so they parse wherever they appear. */
+export function withGlobals(cmd: Command): Command {
+  return cmd
+    .enablePositionalOptions()
+    .addOption(
+      new Option('--server-dir <SERVER_DIR>', 'Path to a directory that stores HQ server access files').env(
+        'HQ_SERVER_DIR',
+      ),
+    )
+    .addOption(
+      new Option('--output-mode <OUTPUT_MODE>', 'How should the output of the command be formatted')
+        .choices(['cli', 'json', 'quiet'])
+        .env('HQ_OUTPUT_MODE'),
+    )
+    .addOption(
+      new Option('--colors <COLORS>', 'Console color policy').choices(['auto', 'always', 'never']),
+    )
+    .addOption(new Option('--debug', 'Turn on a more detailed log output').env('HQ_DEBUG'));
+}
+
+export function makeContext(cmd: Command): CommandContext {
+  const o = cmd.optsWithGlobals<GlobalOptions>();
+  const mode = (o.outputMode ?? 'cli') as OutputMode;
+  const colorChoice = o.colors ?? 'auto';
+  const colors =
+    colorChoice === 'always' ||
+    (colorChoice === 'auto' && process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined);
+  const debug = o.debug === true;
+  configureLogging({ debug });
+  return { mode, colors, debug, serverDir: resolveServerDir(o.serverDir) };
+}
+
+export function parseIntOption(name: string, text: string, min = 0, max = 2 ** 32 - 1): number {
+  const clean = text.replaceAll('_', '');
+  if (!/^[+-]?\d+$/.test(clean)) {
+    throw new HqError('HQ_INVALID_ARGUMENT', `invalid value '${text}' for '${name}': invalid digit found in string`);
+  }
+  const n = Number(clean);
+  if (n < min || n > max) {
+    throw new HqError('HQ_INVALID_ARGUMENT', `invalid value '${text}' for '${name}': number out of range`);
+  }
+  return n;
+}

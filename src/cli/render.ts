@@ -1,0 +1,611 @@
+/**
+ * How command results look in each output mode. Commands gather data; these functions print
+ * it as upstream does: tables (cli), one sorted JSON value (json), or bare lines (quiet).
+ */
+import { formatDuration, formatHumanDuration } from '../common/duration.js';
+import { formatIdSet } from '../common/id-set.js';
+import {
+  allocRequestToJson,
+  descriptorToJson,
+  formatResourceVariants,
+  resourcesSummary,
+} from '../common/resources.js';
+import { resolveTaskPaths } from '../common/placeholders.js';
+import type {
+  JobDetail,
+  JobInfo,
+  JobStatus,
+  ServerInfo,
+  StdioDef,
+  TaskDesc,
+  TaskInfo,
+  WorkerInfo,
+} from '../transport/messages.js';
+import { jobStatus } from '../server/state.js';
+import { float, jsonDate, printJson, printLine, tableDate, type OutputMode, writeOut } from './output.js';
+import { renderHorizontalTable, renderVerticalTable, type Cell } from './table.js';
+
+export interface RenderContext {
+  mode: OutputMode;
+  colors: boolean;
+}
+
+const bold = (text: string): Cell => ({ text, style: { bold: true } });
+
+const STATUS_COLOR: Record<JobStatus, 'cyan' | 'green' | 'red' | 'yellow' | 'magenta' | 'blue'> = {
+  waiting: 'cyan',
+  opened: 'cyan',
+  finished: 'green',
+  failed: 'red',
+  running: 'yellow',
+  canceled: 'magenta',
+  aborted: 'blue',
+};
+
+function statusCell(status: JobStatus): Cell {
+  return { text: status.toUpperCase(), style: { color: STATUS_COLOR[status] } };
+}
+
+export function infoStatus(info: JobInfo): JobStatus {
+  return jobStatus(info.nTasks, info.counters, info.isOpen);
+}
+
+function waitingCount(info: JobInfo): number {
+  const c = info.counters;
+  return info.nTasks - c.running - c.finished - c.failed - c.canceled - c.aborted;
+}
+
+// ---- server ------------------------------------------------------------------------------
+
+export function printServerInfo(ctx: RenderContext, info: ServerInfo, serverDir: string | null): void {
+  if (ctx.mode === 'json') {
+    printJson({
+      client_host: info.clientHost,
+      client_port: info.clientPort,
+      journal_path: info.journalPath,
+      pid: info.pid,
+      server_dir: serverDir,
+      server_uid: info.serverUid,
+      start_date: jsonDate(info.startDate),
+      version: info.version,
+      worker_host: info.workerHost,
+      worker_port: info.workerPort,
+    });
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    if (serverDir !== null) {
+      printLine(serverDir);
+    }
+    return;
+  }
+  const rows: Cell[][] = [
+    [bold('Server UID'), info.serverUid],
+    [bold('Client host'), info.clientHost],
+    [bold('Client port'), String(info.clientPort)],
+    [bold('Worker host'), info.workerHost],
+    [bold('Worker port'), String(info.workerPort)],
+    [bold('Version'), info.version],
+    [bold('Pid'), String(info.pid)],
+    [bold('Start date'), tableDate(info.startDate)],
+    [bold('Journal path'), info.journalPath ?? ''],
+  ];
+  if (serverDir !== null) {
+    rows.unshift([bold('Server directory'), serverDir]);
+  }
+  writeOut(renderVerticalTable(rows, ctx.colors));
+}
+
+// ---- workers -----------------------------------------------------------------------------
+
+const WORKER_STATE: Record<string, { text: string; color: 'green' | 'red' | 'cyan' | 'magenta' }> = {
+  running: { text: 'RUNNING', color: 'green' },
+  'connection-lost': { text: 'CONNECTION LOST', color: 'red' },
+  'heartbeat-lost': { text: 'HEARTBEAT LOST', color: 'red' },
+  'idle-timeout': { text: 'IDLE TIMEOUT', color: 'cyan' },
+  stopped: { text: 'STOPPED', color: 'magenta' },
+  'time-limit': { text: 'TIME LIMIT REACHED', color: 'cyan' },
+};
+
+export function workerStateText(w: WorkerInfo): string {
+  return WORKER_STATE[w.ended?.reason ?? 'running']!.text;
+}
+
+function workerStateCell(w: WorkerInfo): Cell {
+  const s = WORKER_STATE[w.ended?.reason ?? 'running']!;
+  return { text: s.text, style: { color: s.color } };
+}
+
+function managerName(w: WorkerInfo): string {
+  return w.configuration.manager === null
+    ? 'None'
+    : w.configuration.manager.kind === 'PBS'
+      ? 'PBS'
+      : 'SLURM';
+}
+
+function durationOrNone(ms: number | null): string {
+  return ms === null ? 'None' : formatDuration(ms);
+}
+
+export function workerToJson(w: WorkerInfo): unknown {
+  const c = w.configuration;
+  return {
+    allocation:
+      c.manager === null
+        ? null
+        : { id: c.manager.jobId, manager: c.manager.kind === 'PBS' ? 'PBS' : 'Slurm' },
+    configuration: {
+      group: c.group,
+      heartbeat_interval: float(c.heartbeatIntervalMs / 1000),
+      hostname: c.hostname,
+      idle_timeout: c.idleTimeoutMs === null ? null : float(c.idleTimeoutMs / 1000),
+      listen_address: c.listenAddress,
+      min_utilization: float(c.minUtilization),
+      on_server_lost: c.onServerLost,
+      resources: descriptorToJson(c.resources),
+      time_limit: c.timeLimitMs === null ? null : float(c.timeLimitMs / 1000),
+      work_dir: c.workDir,
+    },
+    ended: w.ended === null ? null : { at: jsonDate(w.ended.at) },
+    id: w.id,
+    last_task_started:
+      w.lastTaskStarted === null
+        ? null
+        : {
+            task_id: { job_id: w.lastTaskStarted.jobId, job_task_id: w.lastTaskStarted.taskId },
+            time: jsonDate(w.lastTaskStarted.at),
+          },
+    runtime_info:
+      w.ended === null
+        ? {
+            SingleNodeTasks: {
+              assigned_tasks: w.assignedTasks,
+              is_reserved: false,
+              running_tasks: w.runningTasks,
+            },
+          }
+        : null,
+    started: jsonDate(w.startedAt),
+  };
+}
+
+export function printWorkerList(ctx: RenderContext, workers: WorkerInfo[]): void {
+  if (ctx.mode === 'json') {
+    printJson(workers.map(workerToJson));
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    for (const w of workers) {
+      printLine(`${w.id} ${workerStateText(w)}`);
+    }
+    return;
+  }
+  const header: Cell[] = [
+    'ID',
+    bold('State'),
+    bold('Hostname'),
+    bold('Resources'),
+    bold('Manager'),
+    bold('Manager Job ID'),
+  ];
+  const rows: Cell[][] = workers.map((w) => [
+    { text: String(w.id), justify: 'right' },
+    workerStateCell(w),
+    w.configuration.hostname,
+    resourcesSummary(w.configuration.resources, false),
+    managerName(w),
+    w.configuration.manager?.jobId ?? 'N/A',
+  ]);
+  writeOut(renderHorizontalTable(header, rows, ctx.colors));
+}
+
+export function printWorkerInfo(ctx: RenderContext, workers: WorkerInfo[]): void {
+  if (ctx.mode === 'json') {
+    printJson(workers.map(workerToJson));
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    for (const w of workers) {
+      printLine(`${w.id} ${workerStateText(w)}`);
+    }
+    return;
+  }
+  workers.forEach((w, i) => {
+    if (i > 0) {
+      printLine('');
+    }
+    const c = w.configuration;
+    const rows: Cell[][] = [
+      [bold('Worker'), String(w.id)],
+      [bold('State'), workerStateCell(w)],
+      [bold('Hostname'), c.hostname],
+      [bold('Started'), jsonDate(w.startedAt)],
+      [bold('Data provider'), c.listenAddress],
+      [bold('Working directory'), c.workDir],
+      [bold('Heartbeat'), formatDuration(c.heartbeatIntervalMs)],
+      [bold('Idle timeout'), durationOrNone(c.idleTimeoutMs)],
+      [bold('Overview interval'), durationOrNone(c.overviewIntervalMs)],
+      [bold('Resources'), resourcesSummary(c.resources, true)],
+      [bold('Time Limit'), durationOrNone(c.timeLimitMs)],
+      [bold('Process pid'), String(c.pid)],
+      [bold('Group'), c.group],
+      [bold('Manager'), managerName(w)],
+      [bold('Manager Job ID'), c.manager?.jobId ?? 'N/A'],
+      [
+        bold('Last task started'),
+        w.lastTaskStarted === null
+          ? ''
+          : `${w.lastTaskStarted.jobId}@${w.lastTaskStarted.taskId}; Time: ${jsonDate(w.lastTaskStarted.at)}`,
+      ],
+    ];
+    if (w.ended === null) {
+      let runtime = `assigned tasks: ${w.assignedTasks}`;
+      if (w.runningTasks > 0) {
+        runtime += `; running tasks: ${w.runningTasks}`;
+      }
+      rows.push([bold('Runtime Info'), runtime]);
+    }
+    writeOut(renderVerticalTable(rows, ctx.colors));
+  });
+}
+
+// ---- jobs --------------------------------------------------------------------------------
+
+function jobInfoToJson(info: JobInfo): unknown {
+  const c = info.counters;
+  return {
+    cancel_reason: info.cancelReason,
+    id: info.id,
+    is_open: info.isOpen,
+    name: info.name,
+    task_count: info.nTasks,
+    task_stats: {
+      aborted: c.aborted,
+      canceled: c.canceled,
+      failed: c.failed,
+      finished: c.finished,
+      running: c.running,
+      waiting: waitingCount(info),
+    },
+  };
+}
+
+function truncateMiddle(text: string, max: number): string {
+  const chars = [...text];
+  if (chars.length <= max) {
+    return text;
+  }
+  const keep = max - 3;
+  const head = Math.ceil(keep / 2);
+  return `${chars.slice(0, head).join('')}...${chars.slice(chars.length - (keep - head)).join('')}`;
+}
+
+export function printJobList(
+  ctx: RenderContext,
+  jobs: JobInfo[],
+  total: number,
+  verbose: boolean,
+): void {
+  if (ctx.mode === 'json') {
+    printJson(jobs.map(jobInfoToJson));
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    for (const j of jobs) {
+      printLine(`${j.id} ${infoStatus(j).toUpperCase()}`);
+    }
+    return;
+  }
+  let hasOpen = false;
+  const rows: Cell[][] = jobs.map((j) => {
+    hasOpen ||= j.isOpen;
+    const row: Cell[] = [
+      { text: j.isOpen ? `*${j.id}` : String(j.id), justify: 'right' },
+      truncateMiddle(j.name, 50),
+      statusCell(infoStatus(j)),
+      String(j.nTasks),
+    ];
+    if (verbose) {
+      row.push(j.cancelReason ?? '');
+    }
+    return row;
+  });
+  const header: Cell[] = [bold('ID'), bold('Name'), bold('State'), bold('Tasks')];
+  if (verbose) {
+    header.push(bold('Cancel Reason'));
+  }
+  writeOut(renderHorizontalTable(header, rows, ctx.colors));
+  if (hasOpen) {
+    printLine('* = Open jobs');
+  }
+  if (jobs.length !== total) {
+    printLine(
+      `There ${total === 1 ? 'is' : 'are'} ${total} ${total === 1 ? 'job' : 'jobs'} in total. Use \`--all\` to display all jobs.`,
+    );
+  }
+}
+
+export function progressBar(info: JobInfo, width: number): string {
+  const c = info.counters;
+  let used = 0;
+  let bar = '[';
+  for (const count of [c.canceled, c.failed, c.finished, c.running, c.aborted]) {
+    const chars = Math.min(width - used, Math.ceil((count / Math.max(info.nTasks, 1)) * width));
+    bar += '#'.repeat(chars);
+    used += chars;
+  }
+  return `${bar}${'.'.repeat(Math.max(width - used, 0))}]`;
+}
+
+function multiTaskState(info: JobInfo): string {
+  const c = info.counters;
+  let out = `${progressBar(info, 40)}\n`;
+  const parts: [string, number][] = [
+    ['RUNNING', c.running],
+    ['FAILED', c.failed],
+    ['FINISHED', c.finished],
+    ['CANCELED', c.canceled],
+    ['WAITING', waitingCount(info)],
+    ['ABORTED', c.aborted],
+  ];
+  for (const [name, count] of parts) {
+    if (count > 0) {
+      out += `${name} (${count})\n`;
+    }
+  }
+  return out.trimEnd();
+}
+
+function stdioText(def: StdioDef): string {
+  return def.kind === 'null' ? '<None>' : def.kind === 'pipe' ? '<Stream>' : def.path;
+}
+
+function crashLimitText(limit: TaskDesc['crashLimit']): string {
+  if (limit === 'never-restart') {
+    return 'Never restart';
+  }
+  if (limit === 'unlimited') {
+    return 'Unlimited';
+  }
+  return String(limit);
+}
+
+export type WorkerNames = Map<number, string>;
+
+function workersText(ids: number[], names: WorkerNames): string {
+  return ids.map((id) => names.get(id) ?? 'N/A').join('\n');
+}
+
+export function taskToJson(
+  task: TaskInfo,
+  paths: { cwd: string; stdout: string | null; stderr: string | null } | null,
+): unknown {
+  const out: Record<string, unknown> = { id: task.id, state: task.state };
+  if (paths !== null && task.startedAt !== null) {
+    out['cwd'] = paths.cwd;
+    out['stdout'] = paths.stdout;
+    out['stderr'] = paths.stderr;
+  }
+  if (task.startedAt !== null && task.workers.length > 0) {
+    out['started_at'] = jsonDate(task.startedAt);
+    if (task.workers.length === 1) {
+      out['worker'] = task.workers[0];
+    } else {
+      out['workers'] = task.workers;
+    }
+  }
+  if ((task.state === 'finished' || task.state === 'failed') && task.finishedAt !== null) {
+    out['finished_at'] = jsonDate(task.finishedAt);
+  }
+  if (task.state === 'failed') {
+    out['error'] = task.error ?? '';
+  }
+  return out;
+}
+
+/** The paths a task used (or will use), resolved as the worker does. */
+export function taskPaths(
+  job: JobDetail,
+  task: TaskInfo,
+  serverUid: string,
+): { cwd: string; stdout: string | null; stderr: string | null } | null {
+  const submit = job.submits[0];
+  if (submit === undefined) {
+    return null;
+  }
+  const p = submit.taskDesc.program;
+  return resolveTaskPaths(
+    {
+      cwd: p.cwd,
+      stdout: p.stdout.kind === 'file' ? p.stdout.path : null,
+      stderr: p.stderr.kind === 'file' ? p.stderr.path : null,
+    },
+    {
+      JOB_ID: String(job.info.id),
+      TASK_ID: String(task.id),
+      INSTANCE_ID: String(task.instance),
+      SUBMIT_DIR: submit.submitDir,
+      SERVER_UID: serverUid,
+    },
+  );
+}
+
+function taskDescToJson(desc: TaskDesc): unknown {
+  const stdio = (d: StdioDef): string | null =>
+    d.kind === 'null' ? null : d.kind === 'pipe' ? '<pipe>' : d.path;
+  return {
+    crash_limit: desc.crashLimit,
+    pin_mode: desc.pinMode === 'omp' ? 'openmp' : desc.pinMode,
+    priority: desc.priority,
+    program: {
+      args: desc.program.args,
+      cwd: desc.program.cwd,
+      env: desc.program.env,
+      stderr: stdio(desc.program.stderr),
+      stdout: stdio(desc.program.stdout),
+    },
+    resources: desc.resources.map((r) => ({
+      min_time: float(r.minTimeMs / 1000),
+      n_nodes: r.nNodes,
+      resources: r.resources.map((e) => ({
+        request: allocRequestToJson(e.request),
+        resource: e.resource,
+      })),
+      weight: r.weight,
+    })),
+    task_dir: desc.taskDir,
+    time_limit: desc.timeLimitMs === null ? null : float(desc.timeLimitMs / 1000),
+  };
+}
+
+export function jobDetailToJson(job: JobDetail, serverUid: string): unknown {
+  return {
+    finished_at: job.completedAt === null ? null : jsonDate(job.completedAt),
+    info: jobInfoToJson(job.info),
+    max_fails: job.maxFails,
+    started_at: jsonDate(job.submittedAt),
+    submits: job.submits.map((s) => ({ array: taskDescToJson(s.taskDesc) })),
+    tasks: job.tasks.map((t) => taskToJson(t, taskPaths(job, t, serverUid))),
+  };
+}
+
+export function printJobDetails(
+  ctx: RenderContext,
+  jobs: JobDetail[],
+  names: WorkerNames,
+  serverUid: string,
+): void {
+  if (ctx.mode === 'json') {
+    printJson(jobs.map((j) => jobDetailToJson(j, serverUid)));
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    for (const j of jobs) {
+      printLine(`${j.info.id} ${infoStatus(j.info).toUpperCase()}`);
+    }
+    return;
+  }
+  for (const job of jobs) {
+    const info = job.info;
+    const rows: Cell[][] = [
+      [bold('ID'), String(info.id)],
+      [bold('Name'), info.name],
+      [
+        bold('State'),
+        info.nTasks === 1 ? statusCell(infoStatus(info)) : multiTaskState(info),
+      ],
+      [bold('Cancel Reason'), info.cancelReason ?? ''],
+      [bold('Session'), info.isOpen ? 'open' : 'closed'],
+    ];
+    const ids = job.tasks.map((t) => t.id);
+    rows.push([bold('Tasks'), ids.length > 0 ? `${info.nTasks}; Ids: ${formatIdSet(ids)}` : String(info.nTasks)]);
+    const workerIds = [...new Set(job.tasks.flatMap((t) => (t.startedAt !== null ? t.workers : [])))].sort(
+      (a, b) => a - b,
+    );
+    let workersCell = workerIds
+      .slice(0, 2)
+      .map((id) => names.get(id) ?? 'N/A')
+      .join(', ');
+    if (workerIds.length > 2) {
+      workersCell += `, … (${workerIds.length} total)`;
+    }
+    rows.push([bold('Workers'), workersCell]);
+    const submit = job.submits.length === 1 ? job.submits[0] : undefined;
+    if (submit !== undefined) {
+      const desc = submit.taskDesc;
+      const p = desc.program;
+      rows.push([bold('Resources'), formatResourceVariants(desc.resources)]);
+      rows.push([bold('Pin'), desc.pinMode ?? 'none']);
+      rows.push([bold('Priority'), String(desc.priority)]);
+      rows.push([bold('Command'), p.args.join('\n')]);
+      rows.push([bold('Stdout'), stdioText(p.stdout)]);
+      rows.push([bold('Stderr'), stdioText(p.stderr)]);
+      rows.push([
+        bold('Environment'),
+        Object.entries(p.env)
+          .filter(([k]) => !k.startsWith('HQ_'))
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([k, v]) => `${k}=${v}`)
+          .join('\n'),
+      ]);
+      rows.push([bold('Working directory'), p.cwd]);
+      rows.push([bold('Task time limit'), durationOrNone(desc.timeLimitMs)]);
+      rows.push([bold('Crash limit'), crashLimitText(desc.crashLimit)]);
+    }
+    rows.push([bold('Submission date'), tableDate(job.submittedAt)]);
+    if (submit !== undefined) {
+      rows.push([bold('Submission directory'), submit.submitDir]);
+    }
+    const end = job.completedAt ?? Date.now();
+    rows.push([bold('Makespan'), formatHumanDuration(end - job.submittedAt)]);
+    writeOut(renderVerticalTable(rows, ctx.colors));
+    printFailedTasks(ctx, job, names);
+  }
+}
+
+export function printFailedTasks(ctx: RenderContext, job: JobDetail, names: WorkerNames): void {
+  const failed = job.tasks.filter((t) => t.state === 'failed');
+  if (failed.length === 0) {
+    return;
+  }
+  const shown = failed.slice(0, 5);
+  const rows: Cell[][] = shown.map((t) => [
+    String(t.id),
+    t.startedAt === null ? '' : workersText(t.workers, names),
+    { text: t.error ?? '', style: { color: 'red' } },
+  ]);
+  writeOut(renderHorizontalTable([bold('Task ID'), bold('Worker'), bold('Error')], rows, ctx.colors));
+  if (shown.length < job.info.counters.failed) {
+    printLine(`${job.info.counters.failed} tasks failed. (${shown.length} shown)`);
+  } else {
+    printLine(`${job.info.counters.failed} tasks failed.`);
+  }
+}
+
+export function printTaskInfo(
+  ctx: RenderContext,
+  job: JobDetail,
+  tasks: TaskInfo[],
+  names: WorkerNames,
+  serverUid: string,
+): void {
+  if (ctx.mode === 'json') {
+    printJson(tasks.map((t) => taskToJson(t, taskPaths(job, t, serverUid))));
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    for (const t of tasks) {
+      printLine(`${t.id} ${t.state.toUpperCase()}`);
+    }
+    return;
+  }
+  tasks.forEach((t, i) => {
+    if (i > 0) {
+      printLine('');
+    }
+    const paths = taskPaths(job, t, serverUid);
+    const desc = job.submits[0]?.taskDesc;
+    const rows: Cell[][] = [
+      [bold('Task ID'), String(t.id)],
+      [bold('State'), statusCell(t.state)],
+      [bold('Command'), desc ? desc.program.args.join('\n') : ''],
+      [bold('Environment'), desc ? Object.entries(desc.program.env).map(([k, v]) => `${k}=${v}`).join('\n') : ''],
+      [bold('Worker'), t.startedAt === null ? '' : workersText(t.workers, names)],
+      [bold('Start'), t.startedAt === null ? '' : tableDate(t.startedAt)],
+      [bold('End'), t.finishedAt === null ? '' : tableDate(t.finishedAt)],
+      [
+        bold('Makespan'),
+        t.startedAt === null ? '' : formatHumanDuration((t.finishedAt ?? Date.now()) - t.startedAt),
+      ],
+      [bold('Resources'), desc ? formatResourceVariants(desc.resources) : ''],
+      [bold('Crash count'), '0'],
+      [bold('Time limit'), durationOrNone(desc?.timeLimitMs ?? null)],
+      [bold('Working directory'), paths?.cwd ?? ''],
+      [bold('Stdout'), paths?.stdout ?? '<None>'],
+      [bold('Stderr'), paths?.stderr ?? '<None>'],
+      [bold('Error'), t.error ?? ''],
+    ];
+    writeOut(renderVerticalTable(rows, ctx.colors));
+  });
+}

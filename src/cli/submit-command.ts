@@ -1,0 +1,329 @@
+/** `hq submit` / `hq job submit`: builds one array job from the command line. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { parseDuration } from '../common/duration.js';
+import { HqError } from '../common/errors.js';
+import { idRangesCount, parseIdRanges, type IdRange } from '../common/id-set.js';
+import { logger } from '../common/log.js';
+import { unknownPlaceholders } from '../common/placeholders.js';
+import {
+  parseAllocRequest,
+  parseResourceRequest,
+  parseResourceWeight,
+  type ResourceRequestEntry,
+} from '../common/resources.js';
+import { openSession } from '../client/session.js';
+import type { ArraySubmit, CrashLimit, StdioDef, TaskDesc } from '../transport/messages.js';
+import { makeContext, parseIntOption, withGlobals } from './context.js';
+import { printJson, printLine } from './output.js';
+
+const log = logger('hq::client');
+
+const DEFAULT_STDOUT = '%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout';
+const DEFAULT_STDERR = '%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr';
+const DEFAULT_CRASH_LIMIT = 5;
+const MANY_OUTPUT_FILES_WARNING = 1000;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export interface SubmitOpts {
+  name?: string;
+  maxFails?: string;
+  nodes?: string;
+  cpus?: string;
+  resource?: string[];
+  timeRequest?: string;
+  weight?: string;
+  pin?: string;
+  cwd?: string;
+  stdout?: string;
+  stderr?: string;
+  env?: string[];
+  eachLine?: string;
+  fromJson?: string;
+  array?: string;
+  priority?: string;
+  timeLimit?: string;
+  stream?: string;
+  taskDir?: boolean;
+  crashLimit?: string;
+  job?: string;
+  wait?: boolean;
+  progress?: boolean;
+  onNotify?: string;
+  stdin?: boolean;
+  directives?: string;
+}
+
+function parseStdio(text: string | undefined, fallback: string): StdioDef {
+  if (text === undefined) {
+    return { kind: 'file', path: fallback, rmIfFinished: false };
+  }
+  if (text === 'none') {
+    return { kind: 'null' };
+  }
+  const suffix = ':rm-if-finished';
+  if (text.endsWith(suffix)) {
+    const p = text.slice(0, -suffix.length);
+    return { kind: 'file', path: p === '' ? fallback : p, rmIfFinished: true };
+  }
+  return { kind: 'file', path: text, rmIfFinished: false };
+}
+
+function parseCrashLimit(text: string | undefined): CrashLimit {
+  if (text === undefined) {
+    return DEFAULT_CRASH_LIMIT;
+  }
+  if (text === 'never-restart' || text === 'unlimited') {
+    return text;
+  }
+  const n = parseIntOption('--crash-limit <CRASH_LIMIT>', text, 0, 65535);
+  if (n === 0) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      "invalid value '0' for '--crash-limit <CRASH_LIMIT>': Crash limit 0 is not allowed, use 'never-restart' or a positive number",
+    );
+  }
+  return n;
+}
+
+function parseEnv(items: string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of items ?? []) {
+    const eq = item.indexOf('=');
+    const key = eq === -1 ? item : item.slice(0, eq);
+    const value = eq === -1 ? '' : item.slice(eq + 1);
+    if (key === '') {
+      throw new HqError('HQ_INVALID_ARGUMENT', `Invalid environment variable '${item}': the name is empty`);
+    }
+    if (key in env) {
+      log.warn(`Environment variable ${key} was specified more than once; only one value is kept`);
+    }
+    env[key] = value;
+  }
+  return env;
+}
+
+function readEntries(opts: SubmitOpts): string[] | null {
+  if (opts.eachLine !== undefined) {
+    let data: string;
+    try {
+      data = fs.readFileSync(opts.eachLine, 'utf8');
+    } catch (e) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `Cannot read --each-line file ${opts.eachLine}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory (os error 2)' : String(e)}`,
+      );
+    }
+    const lines = data.split('\n');
+    if (lines.length > 0 && lines[lines.length - 1] === '') {
+      lines.pop();
+    }
+    return lines;
+  }
+  if (opts.fromJson !== undefined) {
+    let root: unknown;
+    try {
+      root = JSON.parse(fs.readFileSync(opts.fromJson, 'utf8'));
+    } catch (e) {
+      throw new HqError('HQ_INVALID_ARGUMENT', `Cannot read --from-json file ${opts.fromJson}: ${String(e)}`);
+    }
+    if (!Array.isArray(root)) {
+      throw new HqError('HQ_INVALID_ARGUMENT', `The root of the --from-json file ${opts.fromJson} is not an array`);
+    }
+    return root.map((item) => JSON.stringify(item));
+  }
+  return null;
+}
+
+function idsAndEntries(opts: SubmitOpts): { ids: IdRange[]; entries: string[] | null } {
+  const entries = readEntries(opts);
+  const array = opts.array === undefined ? null : parseIdRanges(opts.array);
+  if (entries === null) {
+    return { ids: array ?? [{ start: 0, count: 1, step: 1 }], entries: null };
+  }
+  if (array === null) {
+    return { ids: entries.length === 0 ? [] : [{ start: 0, count: entries.length, step: 1 }], entries };
+  }
+  const ids: number[] = [];
+  for (const r of array) {
+    for (let i = 0; i < r.count; i++) {
+      const id = r.start + i * r.step;
+      if (id < entries.length) {
+        ids.push(id);
+      }
+    }
+  }
+  ids.sort((a, b) => a - b);
+  const unique = [...new Set(ids)];
+  return {
+    ids: unique.map((id) => ({ start: id, count: 1, step: 1 })),
+    entries: unique.map((id) => entries[id]!),
+  };
+}
+
+function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | null): TaskDesc {
+  const resources: ResourceRequestEntry[] = (opts.resource ?? []).map(parseResourceRequest);
+  const hasCpuResource = resources.some((r) => r.resource === 'cpus');
+  if (hasCpuResource && opts.cpus !== undefined) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'Parameters --cpus and --resource cpus=... cannot be combined');
+  }
+  const nodes = opts.nodes === undefined ? 0 : parseIntOption('--nodes <NODES>', opts.nodes);
+  if (nodes > 0 && opts.cpus !== undefined) {
+    throw new HqError('HQ_INVALID_ARGUMENT', "the argument '--nodes <NODES>' cannot be used with '--cpus <CPUS>'");
+  }
+  if (nodes === 0 && !hasCpuResource) {
+    resources.unshift({ resource: 'cpus', request: parseAllocRequest(opts.cpus ?? '1') });
+  }
+  resources.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+  const cwd = opts.cwd ?? '%{SUBMIT_DIR}';
+  if (cwd.includes('%{CWD}')) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'Working directory path cannot contain the working directory placeholder "%{CWD}".');
+  }
+  const pin = opts.pin;
+  if (pin !== undefined && pin !== 'taskset' && pin !== 'omp') {
+    throw new HqError('HQ_INVALID_ARGUMENT', `invalid value '${pin}' for '--pin <PIN>': expected taskset or omp`);
+  }
+  return {
+    program: {
+      args,
+      env: parseEnv(opts.env),
+      cwd,
+      stdout: parseStdio(opts.stdout, DEFAULT_STDOUT),
+      stderr: parseStdio(opts.stderr, DEFAULT_STDERR),
+      stdin,
+    },
+    resources: [
+      {
+        nNodes: nodes,
+        minTimeMs: opts.timeRequest === undefined ? 0 : parseDuration(opts.timeRequest),
+        resources: nodes > 0 ? [] : resources,
+        weight: opts.weight === undefined ? 10_000 : parseResourceWeight(opts.weight),
+      },
+    ],
+    timeLimitMs: opts.timeLimit === undefined ? null : parseDuration(opts.timeLimit),
+    priority: opts.priority === undefined ? 0 : parseIntOption('--priority <PRIORITY>', opts.priority, -(2 ** 31), 2 ** 31 - 1),
+    crashLimit: parseCrashLimit(opts.crashLimit),
+    taskDir: opts.taskDir === true,
+    pinMode: pin === undefined ? null : pin,
+  };
+}
+
+function warnings(desc: TaskDesc, nTasks: number, isArray: boolean): void {
+  for (const stdio of [desc.program.stdout, desc.program.stderr]) {
+    if (stdio.kind !== 'file') {
+      continue;
+    }
+    for (const name of unknownPlaceholders(stdio.path)) {
+      log.warn(`Unknown placeholder \`${name}\` found in path \`${stdio.path}\``);
+    }
+    if (isArray && !stdio.path.includes('%{TASK_ID}')) {
+      log.warn(
+        `You are using an array job, but you have not used the %{TASK_ID} placeholder in the path \`${stdio.path}\`. Tasks will write their output into the same file.`,
+      );
+    }
+  }
+  const files =
+    (desc.program.stdout.kind === 'file' ? nTasks : 0) + (desc.program.stderr.kind === 'file' ? nTasks : 0);
+  if (files > MANY_OUTPUT_FILES_WARNING) {
+    log.warn(
+      `The job will create ${files} output files. Consider using --stream to avoid creating many small files.`,
+    );
+  }
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function submit(args: string[], opts: SubmitOpts, cmd: Command): Promise<number> {
+  const ctx = makeContext(cmd);
+  if (args.length === 0) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'No command was given to submit');
+  }
+  if (opts.stream !== undefined) {
+    throw new HqError('HQ_INVALID_ARGUMENT', '--stream is not supported yet by this version of hq');
+  }
+  if (opts.job !== undefined) {
+    throw new HqError('HQ_INVALID_ARGUMENT', '--job (open jobs) is not supported yet by this version of hq');
+  }
+  const name = opts.name ?? path.basename(args[0]!);
+  if (name.includes('\n') || name.includes('\t')) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'The job name must not contain a newline or a tab');
+  }
+  const maxFails = opts.maxFails === undefined ? null : parseIntOption('--max-fails <MAX_FAILS>', opts.maxFails);
+  let stdin: Uint8Array | null = null;
+  if (opts.stdin) {
+    printLine('Reading data from stdin. In the interactive mode press Ctrl-D to submit.');
+    stdin = await readStdin();
+  }
+  const desc = buildTaskDesc(opts, args, stdin);
+  const { ids, entries } = idsAndEntries(opts);
+  const nTasks = idRangesCount(ids);
+  if (nTasks === 0) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'The job has no tasks: the array or the entries are empty');
+  }
+  warnings(desc, nTasks, opts.array !== undefined || entries !== null);
+  const array: ArraySubmit = { ids, entries, taskDesc: desc, submitDir: process.cwd() };
+  const session = await openSession(ctx.serverDir);
+  try {
+    const { jobId } = await session.call('submit', { name, maxFails, array });
+    if (ctx.mode === 'json') {
+      printJson({ id: jobId });
+    } else if (ctx.mode === 'quiet') {
+      printLine(String(jobId));
+    } else {
+      printLine(`Job submitted successfully, job ID: ${jobId}`);
+    }
+    if (opts.wait || opts.progress) {
+      await session.call('wait-jobs', {
+        selector: { kind: 'ids', ids: [{ start: jobId, count: 1, step: 1 }] },
+      });
+    }
+  } finally {
+    session.close();
+  }
+  return 0;
+}
+
+/** Adds the submit flags and the trailing command to `cmd`. */
+export function defineSubmit(cmd: Command, run: (f: () => Promise<number>) => void): Command {
+  return withGlobals(cmd)
+    .description('Submit a job to HyperQueue')
+    .argument('<COMMANDS...>', 'Command that should be executed by each task')
+    .passThroughOptions()
+    .option('--name <NAME>', 'Name of the job')
+    .option('--max-fails <MAX_FAILS>', 'Maximal number of failed tasks before the rest is aborted')
+    .option('--nodes <NODES>', 'Number of nodes; 0 = a single-node task')
+    .option('--cpus <CPUS>', 'Number and placement of CPUs for each task')
+    .option('--resource <RESOURCE>', 'Generic resource request in the form <NAME>=<AMOUNT>', collect)
+    .option('--time-request <TIME_REQUEST>', 'Minimal lifetime of a worker needed to start a task')
+    .option('--weight <WEIGHT>', 'Resource weight')
+    .option('--pin <PIN>', 'Pin the task to its CPUs (taskset or omp)')
+    .option('--cwd <CWD>', 'Working directory of each task')
+    .option('--stdout <STDOUT>', 'Path where the standard output of each task is stored')
+    .option('--stderr <STDERR>', 'Path where the standard error of each task is stored')
+    .option('--env <ENV>', 'Environment variable KEY=VALUE for the tasks', collect)
+    .addOption(new Option('--each-line <EACH_LINE>', 'Create a task for each line of the file').conflicts('fromJson'))
+    .option('--from-json <FROM_JSON>', 'Create a task for each item of a JSON array')
+    .option('--array <ARRAY>', 'Create a task array, e.g. 1-10')
+    .option('--priority <PRIORITY>', 'Priority of the tasks (higher runs first)')
+    .option('--time-limit <TIME_LIMIT>', 'Time limit of each task')
+    .option('--stream <STREAM>', 'Stream the output of tasks into this directory')
+    .option('--task-dir', 'Create a temporary directory for each task')
+    .option('--crash-limit <CRASH_LIMIT>', 'How many worker losses a task survives (or never-restart, unlimited)')
+    .option('--job <JOB>', 'Attach the tasks to an open job')
+    .addOption(new Option('--wait', 'Wait for the job to finish').conflicts('progress'))
+    .option('--progress', 'Show a progress bar while waiting')
+    .option('--on-notify <ON_NOTIFY>', 'Program run for every notification of a task')
+    .option('--stdin', 'Give the standard input of this command to every task')
+    .addOption(new Option('--directives <DIRECTIVES>', 'Parse #HQ directives').choices(['auto', 'file', 'stdin', 'off']).default('auto'))
+    .action((args: string[], opts: SubmitOpts, c: Command) => run(() => submit(args, opts, c)));
+}

@@ -1,0 +1,863 @@
+/**
+ * The running server: owns both listening ports, every connection, the jobs, the workers and
+ * the scheduler. Single-threaded: handlers mutate state directly; scheduling runs coalesced
+ * after the current batch of messages (see requestSchedule).
+ */
+import type * as tls from 'node:tls';
+import { HqError, errorMessage } from '../common/errors.js';
+import { logger } from '../common/log.js';
+import { VERSION } from '../common/version.js';
+import { idRangesToArray, type IdSelector } from '../common/id-set.js';
+import { Scheduler, type TaskRequest } from '../scheduler/scheduler.js';
+import { listen, type Connection } from '../transport/connection.js';
+import type {
+  ArraySubmit,
+  ClientRequest,
+  ClientRpc,
+  ComputeTask,
+  ServerInfo,
+  ServerToWorker,
+  TaskRef,
+  TaskUpdate,
+  WorkerConfiguration,
+  WorkerInfo,
+  WorkerLostReason,
+  WorkerTaskShared,
+} from '../transport/messages.js';
+import { PROTOCOL_VERSION } from '../transport/messages.js';
+import { parseClientRequest, parseWorkerMessage } from '../transport/validate.js';
+import { CountingSink, type EventSink, type ServerEvent } from './events.js';
+import {
+  emptyCounters,
+  isJobCompleted,
+  isTerminal,
+  jobDetail,
+  jobInfo,
+  type JobRecord,
+  type TaskRecord,
+} from './state.js';
+import { descriptorKindSize, type ResourceRequest } from '../common/resources.js';
+import { fillPlaceholders, hasPlaceholders } from '../common/placeholders.js';
+import * as path from 'node:path';
+
+const log = logger('hq::server');
+
+const REGISTER_TIMEOUT_MS = 15_000;
+const HEARTBEAT_CHECK_INTERVAL_MS = 500;
+
+export interface ServerConfig {
+  serverUid: string;
+  clientHost: string;
+  workerHost: string;
+  clientPort: number;
+  workerPort: number;
+  clientKey: Buffer;
+  workerKey: Buffer;
+  idleTimeoutMs: number | null;
+  journalPath: string | null;
+}
+
+interface WorkerRecord {
+  id: number;
+  configuration: WorkerConfiguration;
+  connection: Connection | null;
+  startedAt: number;
+  ended: { at: number; reason: WorkerLostReason } | null;
+  lastSeen: number;
+  /** Tasks assigned to this worker (running or about to run), keyed by task key. */
+  tasks: Map<number, TaskRecord & { jobId: number }>;
+  runningCount: number;
+  stopRequested: boolean;
+  /** A reason the worker announced itself before closing. */
+  announcedReason: WorkerLostReason | null;
+  lastTaskStarted: { jobId: number; taskId: number; at: number } | null;
+}
+
+type Waiter = { jobs: number[]; done: () => void };
+
+function key(jobId: number, taskId: number): number {
+  return jobId * 4294967296 + taskId;
+}
+
+/** The scheduler's view of a request: the first variant (variants arrive with job files). */
+function toTaskRequest(variants: ResourceRequest[]): TaskRequest {
+  const first = variants[0];
+  if (first === undefined) {
+    return { needs: [{ name: 'cpus', amount: 10_000 }], minTimeMs: 0 };
+  }
+  return {
+    needs: first.resources.map((e) => ({
+      name: e.resource,
+      amount: e.request.kind === 'all' ? 'all' : e.request.amount,
+    })),
+    minTimeMs: first.minTimeMs,
+  };
+}
+
+export class HqServer {
+  private readonly jobs = new Map<number, JobRecord>();
+  private readonly workers = new Map<number, WorkerRecord>();
+  private readonly scheduler = new Scheduler();
+  private readonly clients = new Set<Connection>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly listeners: tls.Server[] = [];
+  private readonly events: EventSink = new CountingSink();
+  private nextJobId = 1;
+  private nextWorkerId = 1;
+  private scheduleQueued = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private stopResolve: (() => void) | null = null;
+  readonly startDate = Date.now();
+  readonly stoppedPromise: Promise<void>;
+
+  readonly config: ServerConfig;
+
+  constructor(config: ServerConfig) {
+    this.config = config;
+    this.stoppedPromise = new Promise((resolve) => {
+      this.stopResolve = resolve;
+    });
+  }
+
+  /** Listens on both ports; resolves with the ports actually bound. */
+  async start(bindHost: string): Promise<{ clientPort: number; workerPort: number }> {
+    const clientServer = await listen({
+      host: bindHost,
+      port: this.config.clientPort,
+      role: 'client',
+      key: this.config.clientKey,
+      onConnection: (c) => this.onClientConnection(c),
+      onRefused: (reason, remote) => log.warn(`client connection from ${remote} refused: ${reason}`),
+    });
+    this.listeners.push(clientServer);
+    const workerServer = await listen({
+      host: bindHost,
+      port: this.config.workerPort,
+      role: 'worker',
+      key: this.config.workerKey,
+      onConnection: (c) => this.onWorkerConnection(c),
+      onRefused: (reason, remote) => log.warn(`worker connection from ${remote} refused: ${reason}`),
+    });
+    this.listeners.push(workerServer);
+    const port = (s: tls.Server): number => {
+      const a = s.address();
+      return a !== null && typeof a === 'object' ? a.port : 0;
+    };
+    this.config.clientPort = port(clientServer);
+    this.config.workerPort = port(workerServer);
+    this.heartbeatTimer = setInterval(() => this.checkHeartbeats(), HEARTBEAT_CHECK_INTERVAL_MS);
+    this.emit({ type: 'server-start', serverUid: this.config.serverUid });
+    return { clientPort: this.config.clientPort, workerPort: this.config.workerPort };
+  }
+
+  /** Closes every connection and listener; resolves `stoppedPromise`. Idempotent. */
+  stop(): void {
+    if (this.stopped) {
+      return;
+    }
+    this.stopped = true;
+    this.emit({ type: 'server-stop' });
+    if (this.heartbeatTimer) {
+      clearInterval(this.heartbeatTimer);
+    }
+    for (const l of this.listeners) {
+      l.close();
+    }
+    for (const c of this.clients) {
+      c.close('server stopped');
+    }
+    for (const w of this.workers.values()) {
+      w.connection?.close('server stopped');
+    }
+    this.stopResolve?.();
+  }
+
+  info(): ServerInfo {
+    return {
+      serverUid: this.config.serverUid,
+      clientHost: this.config.clientHost,
+      clientPort: this.config.clientPort,
+      workerHost: this.config.workerHost,
+      workerPort: this.config.workerPort,
+      version: VERSION,
+      pid: process.pid,
+      startDate: this.startDate,
+      journalPath: this.config.journalPath,
+    };
+  }
+
+  private emit(event: ServerEvent): void {
+    this.events.record(Date.now(), event);
+  }
+
+  // ---- clients ---------------------------------------------------------------------------
+
+  private onClientConnection(connection: Connection): void {
+    this.clients.add(connection);
+    connection.onClose(() => this.clients.delete(connection));
+    connection.listen((raw) => {
+      let request: ClientRequest;
+      try {
+        request = parseClientRequest(raw);
+      } catch (e) {
+        log.warn(`closing client connection: ${errorMessage(e)}`);
+        connection.close('invalid request');
+        return;
+      }
+      this.handleClientRequest(connection, request);
+    });
+  }
+
+  private reply(connection: Connection, reqId: number, data: unknown): void {
+    connection.send({ op: 'response', reqId, ok: true, data });
+  }
+
+  private handleClientRequest(connection: Connection, request: ClientRequest): void {
+    const { reqId } = request;
+    try {
+      switch (request.op) {
+        case 'server-info':
+          return this.reply(connection, reqId, this.info());
+        case 'server-stop':
+          log.info('stop requested by a client');
+          this.reply(connection, reqId, null);
+          void connection.flush().then(() => this.stop());
+          return;
+        case 'debug-dump':
+          return this.reply(connection, reqId, this.debugDump());
+        case 'submit':
+          return this.reply(connection, reqId, this.submit(request));
+        case 'job-list':
+          return this.reply(
+            connection,
+            reqId,
+            [...this.jobs.values()].map((j) => jobInfo(j)),
+          );
+        case 'job-info': {
+          const { found, missing } = this.selectJobs(request.selector);
+          const data: ClientRpc['job-info']['res'] = {
+            jobs: found.map((j) => jobDetail(j, request.withTasks)),
+            missing,
+          };
+          return this.reply(connection, reqId, data);
+        }
+        case 'job-cancel':
+          return this.reply(connection, reqId, this.cancelJobs(request.selector, request.reason));
+        case 'wait-jobs':
+          return this.waitJobs(request.selector, (data) => this.reply(connection, reqId, data));
+        case 'worker-list':
+          return this.reply(
+            connection,
+            reqId,
+            [...this.workers.values()].map((w) => this.workerInfo(w)),
+          );
+        case 'worker-info': {
+          const { found, missing } = this.selectWorkers(request.selector);
+          return this.reply(connection, reqId, {
+            workers: found.map((w) => this.workerInfo(w)),
+            missing,
+          });
+        }
+        case 'worker-stop':
+          return this.reply(connection, reqId, this.stopWorkers(request.selector));
+      }
+    } catch (e) {
+      connection.send({ op: 'response', reqId, ok: false, error: errorMessage(e) });
+    }
+  }
+
+  private selectIds<T>(
+    selector: IdSelector,
+    map: Map<number, T>,
+    lastOf: () => number | undefined,
+  ): { found: T[]; missing: number[] } {
+    const found: T[] = [];
+    const missing: number[] = [];
+    if (selector.kind === 'all') {
+      for (const id of [...map.keys()].sort((a, b) => a - b)) {
+        found.push(map.get(id)!);
+      }
+    } else if (selector.kind === 'last') {
+      const id = lastOf();
+      if (id !== undefined) {
+        found.push(map.get(id)!);
+      }
+    } else {
+      for (const id of idRangesToArray(selector.ids)) {
+        const item = map.get(id);
+        if (item === undefined) {
+          missing.push(id);
+        } else {
+          found.push(item);
+        }
+      }
+    }
+    return { found, missing };
+  }
+
+  private selectJobs(selector: IdSelector): { found: JobRecord[]; missing: number[] } {
+    return this.selectIds(selector, this.jobs, () => (this.jobs.size ? this.nextJobId - 1 : undefined));
+  }
+
+  private selectWorkers(selector: IdSelector): { found: WorkerRecord[]; missing: number[] } {
+    return this.selectIds(selector, this.workers, () =>
+      this.workers.size ? this.nextWorkerId - 1 : undefined,
+    );
+  }
+
+  /**
+   * The submit-time pass over task paths: JOB_ID, SUBMIT_DIR and SERVER_UID are known now;
+   * the cwd becomes absolute, and paths without placeholders left become absolute too.
+   */
+  private resolveSubmitPaths(jobId: number, array: ArraySubmit): ArraySubmit {
+    const values = {
+      JOB_ID: String(jobId),
+      SUBMIT_DIR: array.submitDir,
+      SERVER_UID: this.config.serverUid,
+    };
+    const program = array.taskDesc.program;
+    const cwd0 = fillPlaceholders(program.cwd, values);
+    const cwd = hasPlaceholders(cwd0) ? cwd0 : path.resolve(array.submitDir, cwd0);
+    const stdio = (def: typeof program.stdout): typeof program.stdout => {
+      if (def.kind !== 'file') {
+        return def;
+      }
+      let p = fillPlaceholders(def.path, values);
+      if (!hasPlaceholders(cwd)) {
+        p = fillPlaceholders(p, { CWD: cwd });
+      }
+      if (!hasPlaceholders(p) && !hasPlaceholders(cwd)) {
+        p = path.resolve(cwd, p);
+      }
+      return { ...def, path: p };
+    };
+    return {
+      ...array,
+      taskDesc: {
+        ...array.taskDesc,
+        program: { ...program, cwd, stdout: stdio(program.stdout), stderr: stdio(program.stderr) },
+      },
+    };
+  }
+
+  private submit(request: ClientRpc['submit']['req']): ClientRpc['submit']['res'] {
+    const array: ArraySubmit = this.resolveSubmitPaths(this.nextJobId, request.array);
+    const ids = idRangesToArray(array.ids);
+    if (ids.length === 0) {
+      throw new HqError('HQ_INVALID_ARGUMENT', 'Submitted job has no tasks');
+    }
+    if (array.entries !== null && array.entries.length < ids.length) {
+      throw new HqError('HQ_INVALID_ARGUMENT', 'Fewer entries than task ids');
+    }
+    const jobId = this.nextJobId++;
+    const request0 = toTaskRequest(array.taskDesc.resources);
+    const job: JobRecord = {
+      id: jobId,
+      name: request.name,
+      maxFails: request.maxFails,
+      submits: [array],
+      requests: [request0],
+      tasks: new Map(),
+      counters: emptyCounters(),
+      isOpen: false,
+      cancelReason: null,
+      submittedAt: Date.now(),
+      completedAt: null,
+    };
+    this.emit({ type: 'job-created', job: jobId, name: job.name, maxFails: job.maxFails, submit: array });
+    const priority = array.taskDesc.priority;
+    ids.forEach((taskId, index) => {
+      job.tasks.set(taskId, {
+        id: taskId,
+        state: 'waiting',
+        instance: 0,
+        crashCount: 0,
+        submit: 0,
+        entry: array.entries === null ? null : (array.entries[index] ?? null),
+        workerId: null,
+        taken: null,
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+      });
+      this.scheduler.enqueue(jobId, taskId, priority, request0);
+    });
+    this.jobs.set(jobId, job);
+    this.requestSchedule();
+    return { jobId, nTasks: ids.length };
+  }
+
+  private cancelJobs(
+    selector: IdSelector,
+    reason: string | null,
+  ): ClientRpc['job-cancel']['res'] {
+    const { found, missing } =
+      selector.kind === 'all'
+        ? {
+            found: [...this.jobs.values()].filter((j) => !isJobCompleted(j)),
+            missing: [] as number[],
+          }
+        : this.selectJobs(selector);
+    const results: ClientRpc['job-cancel']['res']['results'] = missing.map((jobId) => ({
+      jobId,
+      canceled: 0,
+      alreadyFinished: null,
+    }));
+    for (const job of found) {
+      const canceled: number[] = [];
+      const byWorker = new Map<number, TaskRef[]>();
+      for (const task of job.tasks.values()) {
+        if (isTerminal(task.state)) {
+          continue;
+        }
+        canceled.push(task.id);
+        this.takeOffWorker(job, task, byWorker);
+        task.state = 'canceled';
+        task.finishedAt = Date.now();
+        job.counters.canceled++;
+      }
+      this.sendCancels(byWorker);
+      if (canceled.length > 0) {
+        this.emit({ type: 'task-canceled', job: job.id, tasks: canceled });
+        if (reason !== null) {
+          job.cancelReason = reason;
+        }
+        this.emit({ type: 'job-cancel', job: job.id, reason });
+      }
+      results.push({
+        jobId: job.id,
+        canceled: canceled.length,
+        alreadyFinished: job.tasks.size - canceled.length,
+      });
+      this.checkJobCompleted(job);
+    }
+    this.requestSchedule();
+    return { results };
+  }
+
+  /** Detaches a non-terminal task from the queue or its worker (it is about to end). */
+  private takeOffWorker(job: JobRecord, task: TaskRecord, byWorker: Map<number, TaskRef[]>): void {
+    if (task.workerId === null) {
+      this.scheduler.dequeue(job.id, task.id);
+      return;
+    }
+    const worker = this.workers.get(task.workerId);
+    if (task.state === 'running') {
+      job.counters.running--;
+      if (worker) {
+        worker.runningCount--;
+      }
+    }
+    if (worker) {
+      worker.tasks.delete(key(job.id, task.id));
+      let refs = byWorker.get(worker.id);
+      if (!refs) {
+        refs = [];
+        byWorker.set(worker.id, refs);
+      }
+      refs.push({ jobId: job.id, taskId: task.id, instance: task.instance });
+    }
+    if (task.taken) {
+      this.scheduler.release(task.workerId, task.taken);
+      task.taken = null;
+    }
+  }
+
+  private sendCancels(byWorker: Map<number, TaskRef[]>): void {
+    for (const [workerId, tasks] of byWorker) {
+      this.sendToWorker(workerId, { op: 'cancel', tasks });
+    }
+  }
+
+  private waitJobs(
+    selector: IdSelector,
+    respond: (data: ClientRpc['wait-jobs']['res']) => void,
+  ): void {
+    const { found, missing } = this.selectJobs(selector);
+    const jobs = found.map((j) => j.id);
+    const finish = (): void => {
+      const res = { finished: 0, failed: 0, canceled: 0, invalid: missing.length, jobs };
+      for (const id of jobs) {
+        const job = this.jobs.get(id);
+        if (!job) {
+          res.invalid++;
+        } else if (job.counters.failed > 0 || job.counters.aborted > 0) {
+          res.failed++;
+        } else if (job.counters.canceled > 0) {
+          res.canceled++;
+        } else {
+          res.finished++;
+        }
+      }
+      respond(res);
+    };
+    const waiter: Waiter = { jobs, done: finish };
+    if (this.waiterReady(waiter)) {
+      finish();
+    } else {
+      this.waiters.add(waiter);
+    }
+  }
+
+  private waiterReady(waiter: Waiter): boolean {
+    return waiter.jobs.every((id) => {
+      const job = this.jobs.get(id);
+      return job === undefined || isJobCompleted(job);
+    });
+  }
+
+  private checkJobCompleted(job: JobRecord): void {
+    if (job.completedAt !== null || !isJobCompleted(job)) {
+      return;
+    }
+    job.completedAt = Date.now();
+    this.emit({ type: 'job-completed', job: job.id });
+    for (const waiter of [...this.waiters]) {
+      if (this.waiterReady(waiter)) {
+        this.waiters.delete(waiter);
+        waiter.done();
+      }
+    }
+  }
+
+  // ---- workers ---------------------------------------------------------------------------
+
+  private workerInfo(w: WorkerRecord): WorkerInfo {
+    return {
+      id: w.id,
+      configuration: w.configuration,
+      startedAt: w.startedAt,
+      ended: w.ended,
+      runningTasks: w.runningCount,
+      assignedTasks: w.tasks.size,
+      lastTaskStarted: w.lastTaskStarted,
+    };
+  }
+
+  private onWorkerConnection(connection: Connection): void {
+    const timer = setTimeout(() => {
+      log.warn('worker did not register in time; closing its connection');
+      connection.close('registration timeout');
+    }, REGISTER_TIMEOUT_MS);
+    let worker: WorkerRecord | null = null;
+    connection.onClose((reason) => {
+      clearTimeout(timer);
+      if (worker !== null) {
+        const w = worker;
+        const lostReason: WorkerLostReason = w.stopRequested
+          ? 'stopped'
+          : (w.announcedReason ?? 'connection-lost');
+        log.debug(`worker ${w.id} connection closed (${reason})`);
+        this.workerLost(w, lostReason);
+      }
+    });
+    connection.listen((raw) => {
+      try {
+        const message = parseWorkerMessage(raw);
+        if (worker === null) {
+          if (message.op !== 'register') {
+            throw new HqError('HQ_PROTOCOL', 'the first message of a worker must be register');
+          }
+          if (message.protocol !== PROTOCOL_VERSION || message.version !== VERSION) {
+            throw new HqError(
+              'HQ_PROTOCOL',
+              `worker version ${message.version} does not match server version ${VERSION}`,
+            );
+          }
+          clearTimeout(timer);
+          worker = this.registerWorker(connection, message.configuration);
+          return;
+        }
+        worker.lastSeen = Date.now();
+        switch (message.op) {
+          case 'register':
+            throw new HqError('HQ_PROTOCOL', 'worker registered twice');
+          case 'heartbeat':
+            return;
+          case 'stopping':
+            worker.announcedReason = message.reason;
+            return;
+          case 'task-updates':
+            this.onTaskUpdates(worker, message.updates);
+            return;
+        }
+      } catch (e) {
+        log.warn(`closing worker connection: ${errorMessage(e)}`);
+        connection.close('protocol error');
+      }
+    });
+  }
+
+  private registerWorker(connection: Connection, configuration: WorkerConfiguration): WorkerRecord {
+    const id = this.nextWorkerId++;
+    const now = Date.now();
+    const worker: WorkerRecord = {
+      id,
+      configuration,
+      connection,
+      startedAt: now,
+      ended: null,
+      lastSeen: now,
+      tasks: new Map(),
+      runningCount: 0,
+      stopRequested: false,
+      announcedReason: null,
+      lastTaskStarted: null,
+    };
+    this.workers.set(id, worker);
+    const totals = new Map<string, number>();
+    for (const item of configuration.resources.resources) {
+      totals.set(item.name, descriptorKindSize(item));
+    }
+    const endsAt = configuration.timeLimitMs === null ? null : now + configuration.timeLimitMs;
+    this.scheduler.addWorker(id, totals, endsAt);
+    this.emit({ type: 'worker-connected', id, configuration });
+    log.info(`worker ${id} registered from ${configuration.hostname}`);
+    connection.send({
+      op: 'registered',
+      workerId: id,
+      serverUid: this.config.serverUid,
+      idleTimeoutMs: this.config.idleTimeoutMs,
+    } satisfies ServerToWorker);
+    this.requestSchedule();
+    return worker;
+  }
+
+  private sendToWorker(workerId: number, message: ServerToWorker): void {
+    this.workers.get(workerId)?.connection?.send(message);
+  }
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    for (const w of this.workers.values()) {
+      if (w.ended === null && w.connection !== null) {
+        if (now - w.lastSeen > 2 * w.configuration.heartbeatIntervalMs + 1000) {
+          log.warn(`worker ${w.id} missed its heartbeats`);
+          const c = w.connection;
+          this.workerLost(w, 'heartbeat-lost');
+          c.close('heartbeat lost');
+        }
+      }
+    }
+  }
+
+  private workerLost(worker: WorkerRecord, reason: WorkerLostReason): void {
+    if (worker.ended !== null) {
+      return;
+    }
+    worker.ended = { at: Date.now(), reason };
+    worker.connection = null;
+    this.scheduler.removeWorker(worker.id);
+    this.emit({ type: 'worker-lost', id: worker.id, reason });
+    log.info(`worker ${worker.id} lost: ${reason}`);
+    const isFailure = reason === 'connection-lost' || reason === 'heartbeat-lost';
+    const touched = new Set<JobRecord>();
+    for (const task of worker.tasks.values()) {
+      const job = this.jobs.get(task.jobId);
+      const record = job?.tasks.get(task.id);
+      if (!job || !record) {
+        continue;
+      }
+      if (record.state === 'running') {
+        job.counters.running--;
+      }
+      record.workerId = null;
+      record.taken = null;
+      const desc = job.submits[record.submit]!.taskDesc;
+      const ref = { jobId: job.id, taskId: record.id, instance: record.instance };
+      if (desc.crashLimit === 'never-restart') {
+        this.failTask(job, record, 'Task was running on a lost worker while never restart flag was set.');
+      } else if (
+        isFailure &&
+        typeof desc.crashLimit === 'number' &&
+        ++record.crashCount >= desc.crashLimit
+      ) {
+        this.failTask(
+          job,
+          record,
+          `Task was running on a worker that was lost; the task has occurred ${record.crashCount} times in this situation and limit was reached.`,
+        );
+      } else {
+        this.emit({ type: 'task-restarted', task: ref });
+        record.state = 'waiting';
+        record.instance++;
+        record.startedAt = null;
+        this.scheduler.enqueue(job.id, record.id, desc.priority, job.requests[record.submit]!);
+      }
+      touched.add(job);
+    }
+    worker.tasks.clear();
+    worker.runningCount = 0;
+    for (const job of touched) {
+      this.checkJobCompleted(job);
+    }
+    this.requestSchedule();
+  }
+
+  private stopWorkers(selector: IdSelector): ClientRpc['worker-stop']['res'] {
+    const { found, missing } =
+      selector.kind === 'all'
+        ? { found: [...this.workers.values()].filter((w) => w.ended === null), missing: [] }
+        : this.selectWorkers(selector);
+    const results: ClientRpc['worker-stop']['res']['results'] = [];
+    for (const id of missing) {
+      results.push({ workerId: id, result: 'not-found' });
+    }
+    for (const w of found) {
+      if (w.ended !== null || w.connection === null) {
+        results.push({ workerId: w.id, result: 'already-stopped' });
+        continue;
+      }
+      w.stopRequested = true;
+      w.connection.send({ op: 'stop' } satisfies ServerToWorker);
+      results.push({ workerId: w.id, result: 'stopped' });
+    }
+    return { results };
+  }
+
+  // ---- tasks -----------------------------------------------------------------------------
+
+  private failTask(job: JobRecord, task: TaskRecord, error: string): void {
+    task.state = 'failed';
+    task.error = error;
+    task.finishedAt = Date.now();
+    job.counters.failed++;
+    this.emit({
+      type: 'task-failed',
+      task: { jobId: job.id, taskId: task.id, instance: task.instance },
+      error,
+    });
+    if (job.maxFails !== null && job.counters.failed > job.maxFails) {
+      const aborted: number[] = [];
+      const byWorker = new Map<number, TaskRef[]>();
+      for (const t of job.tasks.values()) {
+        if (!isTerminal(t.state)) {
+          this.takeOffWorker(job, t, byWorker);
+          t.state = 'aborted';
+          t.finishedAt = Date.now();
+          job.counters.aborted++;
+          aborted.push(t.id);
+        }
+      }
+      this.sendCancels(byWorker);
+      if (aborted.length > 0) {
+        this.emit({ type: 'task-aborted', job: job.id, tasks: aborted });
+      }
+    }
+  }
+
+  private onTaskUpdates(worker: WorkerRecord, updates: TaskUpdate[]): void {
+    const touched = new Set<JobRecord>();
+    let freed = false;
+    for (const u of updates) {
+      const job = this.jobs.get(u.jobId);
+      const task = job?.tasks.get(u.taskId);
+      if (!job || !task || task.instance !== u.instance || task.workerId !== worker.id) {
+        continue; // stale: the task was canceled or restarted meanwhile
+      }
+      const ref = { jobId: u.jobId, taskId: u.taskId, instance: u.instance };
+      if (u.state === 'running') {
+        if (task.state === 'waiting') {
+          task.state = 'running';
+          task.startedAt = u.at;
+          job.counters.running++;
+          worker.runningCount++;
+          worker.lastTaskStarted = { jobId: u.jobId, taskId: u.taskId, at: u.at };
+          this.emit({ type: 'task-started', task: ref, worker: worker.id });
+        }
+        continue;
+      }
+      if (task.state === 'running') {
+        job.counters.running--;
+        worker.runningCount--;
+      } else if (task.startedAt === null) {
+        task.startedAt = u.at;
+      }
+      worker.tasks.delete(key(u.jobId, u.taskId));
+      if (task.taken) {
+        this.scheduler.release(worker.id, task.taken);
+        task.taken = null;
+        freed = true;
+      }
+      if (u.state === 'finished') {
+        task.state = 'finished';
+        task.finishedAt = u.at;
+        job.counters.finished++;
+        this.emit({ type: 'task-finished', task: ref });
+      } else {
+        task.finishedAt = u.at;
+        this.failTask(job, task, u.error);
+      }
+      touched.add(job);
+    }
+    for (const job of touched) {
+      this.checkJobCompleted(job);
+    }
+    if (freed) {
+      this.requestSchedule();
+    }
+  }
+
+  private requestSchedule(): void {
+    if (this.scheduleQueued || this.stopped) {
+      return;
+    }
+    this.scheduleQueued = true;
+    setImmediate(() => {
+      this.scheduleQueued = false;
+      this.runSchedule();
+    });
+  }
+
+  private runSchedule(): void {
+    const assignments = this.scheduler.schedule(Date.now());
+    if (assignments.length === 0) {
+      return;
+    }
+    const batches = new Map<number, { shared: WorkerTaskShared[]; index: Map<string, number>; tasks: ComputeTask[] }>();
+    for (const a of assignments) {
+      const job = this.jobs.get(a.jobId)!;
+      const task = job.tasks.get(a.taskId)!;
+      const worker = this.workers.get(a.workerId)!;
+      task.workerId = a.workerId;
+      task.taken = a.taken;
+      worker.tasks.set(key(a.jobId, a.taskId), Object.assign(task, { jobId: a.jobId }));
+      let batch = batches.get(a.workerId);
+      if (!batch) {
+        batch = { shared: [], index: new Map(), tasks: [] };
+        batches.set(a.workerId, batch);
+      }
+      const sharedKey = `${a.jobId}:${task.submit}`;
+      let sharedIndex = batch.index.get(sharedKey);
+      if (sharedIndex === undefined) {
+        const submit = job.submits[task.submit]!;
+        sharedIndex = batch.shared.length;
+        batch.shared.push({ taskDesc: submit.taskDesc, submitDir: submit.submitDir });
+        batch.index.set(sharedKey, sharedIndex);
+      }
+      batch.tasks.push({
+        jobId: a.jobId,
+        taskId: a.taskId,
+        instance: task.instance,
+        shared: sharedIndex,
+        entry: task.entry,
+      });
+    }
+    for (const [workerId, batch] of batches) {
+      this.sendToWorker(workerId, { op: 'compute', shared: batch.shared, tasks: batch.tasks });
+    }
+  }
+
+  private debugDump(): unknown {
+    return {
+      tako: {
+        waiting: this.scheduler.waitingCount,
+        workers: [...this.workers.values()]
+          .filter((w) => w.ended === null)
+          .map((w) => ({ id: w.id, assigned: w.tasks.size, running: w.runningCount })),
+      },
+      jobs: [...this.jobs.values()].map((j) => jobInfo(j)),
+    };
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Jobs and tasks as the server holds them, and the rules that derive a job's state.
+ */
+import type {
+  ArraySubmit,
+  JobCounters,
+  JobDetail,
+  JobInfo,
+  JobStatus,
+  TaskInfo,
+  TaskState,
+} from '../transport/messages.js';
+import type { TaskRequest } from '../scheduler/scheduler.js';
+
+export interface TaskRecord {
+  id: number;
+  state: TaskState;
+  instance: number;
+  crashCount: number;
+  /** Index into the job's `submits`. */
+  submit: number;
+  entry: string | null;
+  workerId: number | null;
+  /** What the task holds on its worker while assigned (scheduler bookkeeping). */
+  taken: Map<string, number> | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface JobRecord {
+  id: number;
+  name: string;
+  maxFails: number | null;
+  submits: ArraySubmit[];
+  requests: TaskRequest[];
+  tasks: Map<number, TaskRecord>;
+  counters: JobCounters;
+  isOpen: boolean;
+  cancelReason: string | null;
+  submittedAt: number;
+  completedAt: number | null;
+}
+
+export function isTerminal(state: TaskState): boolean {
+  return state === 'finished' || state === 'failed' || state === 'canceled' || state === 'aborted';
+}
+
+export function emptyCounters(): JobCounters {
+  return { running: 0, finished: 0, failed: 0, canceled: 0, aborted: 0 };
+}
+
+/** Upstream's order of rules: the first that matches gives the job's state. */
+export function jobStatus(nTasks: number, c: JobCounters, isOpen: boolean): JobStatus {
+  const completed = c.finished + c.failed + c.canceled + c.aborted;
+  if (c.running > 0) {
+    return 'running';
+  }
+  if (completed < nTasks) {
+    return 'waiting';
+  }
+  if (c.failed > 0) {
+    return 'failed';
+  }
+  if (c.aborted > 0) {
+    return 'aborted';
+  }
+  if (c.canceled > 0) {
+    return 'canceled';
+  }
+  return isOpen ? 'opened' : 'finished';
+}
+
+export function isJobCompleted(job: JobRecord): boolean {
+  const c = job.counters;
+  return c.finished + c.failed + c.canceled + c.aborted === job.tasks.size && !job.isOpen;
+}
+
+export function jobInfo(job: JobRecord): JobInfo {
+  return {
+    id: job.id,
+    name: job.name,
+    nTasks: job.tasks.size,
+    counters: { ...job.counters },
+    isOpen: job.isOpen,
+    cancelReason: job.cancelReason,
+  };
+}
+
+export function taskInfo(task: TaskRecord): TaskInfo {
+  return {
+    id: task.id,
+    state: task.state,
+    instance: task.instance,
+    workers: task.workerId === null ? [] : [task.workerId],
+    startedAt: task.startedAt,
+    finishedAt: task.finishedAt,
+    error: task.error,
+  };
+}
+
+export function jobDetail(job: JobRecord, withTasks: boolean): JobDetail {
+  const tasks: TaskInfo[] = [];
+  if (withTasks) {
+    for (const task of job.tasks.values()) {
+      tasks.push(taskInfo(task));
+    }
+    tasks.sort((a, b) => a.id - b.id);
+  }
+  return {
+    info: jobInfo(job),
+    maxFails: job.maxFails,
+    submits: job.submits,
+    tasks,
+    submittedAt: job.submittedAt,
+    completedAt: job.completedAt,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * Length-prefixed framing over a byte stream: every frame is a 4-byte big-endian length followed
+ * by that many bytes of msgpack. Frames larger than MAX_FRAME_BYTES are refused, so a peer that
+ * sends garbage cannot make us allocate unbounded memory.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { HqError } from '../common/errors.js';
+
+export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
+const HEADER_BYTES = 4;
+
+// Plain maps (not msgpackr records): every connection is independent and messages are decoded
+// one by one, so shared record structures would only add state to get wrong.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export function encodeFrame(message: unknown): Buffer {
+  const body = packr.pack(message);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * Accumulates chunks and yields decoded frames. Throws HqError('HQ_PROTOCOL') on an oversized
+ * frame or a body that is not valid msgpack; the owner of the connection then closes it.
+ */
+export class FrameDecoder {
+  private buffer: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): unknown[] {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const out: unknown[] = [];
+    let offset = 0;
+    while (this.buffer.length - offset >= HEADER_BYTES) {
+      const size = this.buffer.readUInt32BE(offset);
+      if (size > MAX_FRAME_BYTES) {
+        throw new HqError('HQ_PROTOCOL', `frame of ${size} bytes exceeds the limit`);
+      }
+      if (this.buffer.length - offset - HEADER_BYTES < size) {
+        break;
+      }
+      const body = this.buffer.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + size);
+      offset += HEADER_BYTES + size;
+      try {
+        out.push(unpackr.unpack(body));
+      } catch (e) {
+        throw new HqError('HQ_PROTOCOL', 'frame body is not valid msgpack', { cause: e });
+      }
+    }
+    this.buffer = offset === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(offset);
+    return out;
+  }
+
+  /** Bytes of an incomplete frame still waiting for the rest. */
+  pendingBytes(): number {
+    return this.buffer.length;
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The whole wire protocol of hq, in one place.
+ *
+ * Transport: every connection is TLS 1.3 with a pre-shared key (see tls.ts); inside it, frames
+ * are a 4-byte big-endian length plus one msgpack value (see framing.ts). Each value is one of
+ * the unions below, discriminated by `op`.
+ *
+ * Invariants:
+ * - Clients and workers use separate ports and separate keys; a connection's role is fixed by
+ *   the key it authenticated with, so a worker key can never send a client request.
+ * - Client requests carry a `reqId`; the server answers each with exactly one `response` with
+ *   the same `reqId` (long requests such as `wait-jobs` simply answer later).
+ * - Server -> worker traffic is batched: one `compute` frame carries many tasks, one
+ *   `task-updates` frame carries many state changes. There is no per-task round trip.
+ * - Every decoded frame is validated (validate.ts) before it reaches a handler.
+ * - Times are milliseconds since the epoch; durations are milliseconds; resource amounts are
+ *   fixed-point integers (1 unit = 10 000).
+ */
+import type { ResourceDescriptor, ResourceRequest } from '../common/resources.js';
+import type { IdRange, IdSelector } from '../common/id-set.js';
+
+export const PROTOCOL_VERSION = 1;
+
+// ---- shared domain shapes ------------------------------------------------------------------
+
+export type TaskState = 'waiting' | 'running' | 'finished' | 'failed' | 'canceled' | 'aborted';
+export type JobStatus =
+  | 'waiting'
+  | 'running'
+  | 'finished'
+  | 'failed'
+  | 'canceled'
+  | 'aborted'
+  | 'opened';
+
+export type StdioDef =
+  | { kind: 'file'; path: string; rmIfFinished: boolean }
+  | { kind: 'null' }
+  | { kind: 'pipe' };
+
+export type CrashLimit = number | 'never-restart' | 'unlimited';
+export type PinMode = 'taskset' | 'omp';
+
+export interface ProgramDesc {
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  stdout: StdioDef;
+  stderr: StdioDef;
+  stdin: Uint8Array | null;
+}
+
+/** What every task of one array submit shares. */
+export interface TaskDesc {
+  program: ProgramDesc;
+  resources: ResourceRequest[];
+  timeLimitMs: number | null;
+  priority: number;
+  crashLimit: CrashLimit;
+  taskDir: boolean;
+  pinMode: PinMode | null;
+}
+
+export interface ArraySubmit {
+  ids: IdRange[];
+  /** One entry per id (for --each-line / --from-json), or null. */
+  entries: string[] | null;
+  taskDesc: TaskDesc;
+  submitDir: string;
+}
+
+export interface JobCounters {
+  running: number;
+  finished: number;
+  failed: number;
+  canceled: number;
+  aborted: number;
+}
+
+export interface JobInfo {
+  id: number;
+  name: string;
+  nTasks: number;
+  counters: JobCounters;
+  isOpen: boolean;
+  cancelReason: string | null;
+}
+
+export interface TaskInfo {
+  id: number;
+  state: TaskState;
+  instance: number;
+  workers: number[];
+  startedAt: number | null;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface JobDetail {
+  info: JobInfo;
+  maxFails: number | null;
+  submits: ArraySubmit[];
+  tasks: TaskInfo[];
+  submittedAt: number;
+  completedAt: number | null;
+}
+
+export type ServerLostPolicy = 'stop' | 'finish-running';
+export type ManagerKind = 'PBS' | 'SLURM';
+
+export interface WorkerConfiguration {
+  resources: ResourceDescriptor;
+  hostname: string;
+  listenAddress: string;
+  workDir: string;
+  group: string;
+  heartbeatIntervalMs: number;
+  idleTimeoutMs: number | null;
+  timeLimitMs: number | null;
+  onServerLost: ServerLostPolicy;
+  minUtilization: number;
+  overviewIntervalMs: number | null;
+  manager: { kind: ManagerKind; jobId: string } | null;
+  pid: number;
+}
+
+export type WorkerLostReason =
+  | 'stopped'
+  | 'connection-lost'
+  | 'heartbeat-lost'
+  | 'idle-timeout'
+  | 'time-limit';
+
+export interface WorkerInfo {
+  id: number;
+  configuration: WorkerConfiguration;
+  startedAt: number;
+  ended: { at: number; reason: WorkerLostReason } | null;
+  runningTasks: number;
+  assignedTasks: number;
+  lastTaskStarted: { jobId: number; taskId: number; at: number } | null;
+}
+
+export interface ServerInfo {
+  serverUid: string;
+  clientHost: string;
+  clientPort: number;
+  workerHost: string;
+  workerPort: number;
+  version: string;
+  pid: number;
+  startDate: number;
+  journalPath: string | null;
+}
+
+export type TaskStatusFilter = TaskState;
+
+// ---- client <-> server -----------------------------------------------------------------------
+
+/** Request payloads and the data their successful responses carry, keyed by `op`. */
+export interface ClientRpc {
+  'server-info': { req: Record<never, never>; res: ServerInfo };
+  'server-stop': { req: Record<never, never>; res: null };
+  'debug-dump': { req: Record<never, never>; res: unknown };
+  submit: {
+    req: { name: string; maxFails: number | null; array: ArraySubmit };
+    res: { jobId: number; nTasks: number };
+  };
+  'job-list': { req: Record<never, never>; res: JobInfo[] };
+  'job-info': {
+    req: { selector: IdSelector; withTasks: boolean };
+    res: { jobs: JobDetail[]; missing: number[] };
+  };
+  'job-cancel': {
+    req: { selector: IdSelector; reason: string | null };
+    res: { results: { jobId: number; canceled: number; alreadyFinished: number | null }[] };
+  };
+  'wait-jobs': {
+    req: { selector: IdSelector };
+    res: { finished: number; failed: number; canceled: number; invalid: number; jobs: number[] };
+  };
+  'worker-list': { req: Record<never, never>; res: WorkerInfo[] };
+  'worker-info': { req: { selector: IdSelector }; res: { workers: WorkerInfo[]; missing: number[] } };
+  'worker-stop': {
+    req: { selector: IdSelector };
+    res: { results: { workerId: number; result: 'stopped' | 'not-found' | 'already-stopped' }[] };
+  };
+}
+
+export type ClientOp = keyof ClientRpc;
+
+export type ClientRequest = {
+  [K in ClientOp]: { op: K; reqId: number } & ClientRpc[K]['req'];
+}[ClientOp];
+
+export type ServerResponse =
+  | { op: 'response'; reqId: number; ok: true; data: unknown }
+  | { op: 'response'; reqId: number; ok: false; error: string };
+
+// ---- worker <-> server -----------------------------------------------------------------------
+
+/** The part of a task description that a worker needs to run it. */
+export interface WorkerTaskShared {
+  taskDesc: TaskDesc;
+  submitDir: string;
+}
+
+export interface ComputeTask {
+  jobId: number;
+  taskId: number;
+  instance: number;
+  /** Index into the `shared` array of the same `compute` frame. */
+  shared: number;
+  entry: string | null;
+}
+
+export interface TaskRef {
+  jobId: number;
+  taskId: number;
+  instance: number;
+}
+
+export type TaskUpdate =
+  | (TaskRef & { state: 'running'; at: number })
+  | (TaskRef & { state: 'finished'; at: number })
+  | (TaskRef & { state: 'failed'; at: number; error: string });
+
+export type WorkerToServer =
+  | { op: 'register'; protocol: number; version: string; configuration: WorkerConfiguration }
+  | { op: 'heartbeat' }
+  | { op: 'task-updates'; updates: TaskUpdate[] }
+  /** The worker is about to exit on its own (idle timeout, time limit). */
+  | { op: 'stopping'; reason: WorkerLostReason };
+
+export type ServerToWorker =
+  | {
+      op: 'registered';
+      workerId: number;
+      serverUid: string;
+      /** The server's --idle-timeout, used when the worker has none of its own. */
+      idleTimeoutMs: number | null;
+    }
+  | { op: 'compute'; shared: WorkerTaskShared[]; tasks: ComputeTask[] }
+  | { op: 'cancel'; tasks: TaskRef[] }
+  | { op: 'stop' };

@@ -1,0 +1,161 @@
+/**
+ * Checks decoded frames at the trust boundary. A frame that does not match the protocol is
+ * refused with HqError('HQ_PROTOCOL') naming what is wrong; handlers then trust the types.
+ */
+import { HqError } from '../common/errors.js';
+import type { ClientOp, ClientRequest, TaskUpdate, WorkerToServer } from './messages.js';
+
+type Obj = Record<string, unknown>;
+
+function fail(what: string): never {
+  throw new HqError('HQ_PROTOCOL', `invalid message: ${what}`);
+}
+
+function obj(value: unknown, what: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail(`${what} is not an object`);
+  }
+  return value as Obj;
+}
+
+function int(o: Obj, key: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    fail(`${key} is not a non-negative integer`);
+  }
+  return v;
+}
+
+function str(o: Obj, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string') {
+    fail(`${key} is not a string`);
+  }
+  return v;
+}
+
+function selector(o: Obj): void {
+  const s = obj(o['selector'], 'selector');
+  if (s['kind'] === 'all' || s['kind'] === 'last') {
+    return;
+  }
+  if (s['kind'] !== 'ids' || !Array.isArray(s['ids'])) {
+    fail('selector is malformed');
+  }
+  for (const r of s['ids'] as unknown[]) {
+    const range = obj(r, 'selector range');
+    int(range, 'start');
+    int(range, 'count');
+    int(range, 'step');
+  }
+}
+
+const EMPTY_OPS = new Set<ClientOp>([
+  'server-info',
+  'server-stop',
+  'debug-dump',
+  'job-list',
+  'worker-list',
+]);
+const SELECTOR_OPS = new Set<ClientOp>([
+  'job-info',
+  'job-cancel',
+  'wait-jobs',
+  'worker-info',
+  'worker-stop',
+]);
+
+function arraySubmit(value: unknown): void {
+  const a = obj(value, 'array');
+  if (!Array.isArray(a['ids'])) {
+    fail('array.ids is not a list');
+  }
+  str(a, 'submitDir');
+  const desc = obj(a['taskDesc'], 'taskDesc');
+  const program = obj(desc['program'], 'program');
+  if (!Array.isArray(program['args']) || program['args'].length === 0) {
+    fail('program.args is empty');
+  }
+  if (!(program['args'] as unknown[]).every((x) => typeof x === 'string')) {
+    fail('program.args must be strings');
+  }
+  str(program, 'cwd');
+  obj(program['env'], 'program.env');
+  if (!Array.isArray(desc['resources'])) {
+    fail('resources is not a list');
+  }
+  const entries = a['entries'];
+  if (entries !== null && !Array.isArray(entries)) {
+    fail('entries is not a list');
+  }
+}
+
+export function parseClientRequest(raw: unknown): ClientRequest {
+  const o = obj(raw, 'request');
+  const op = str(o, 'op') as ClientOp;
+  int(o, 'reqId');
+  if (EMPTY_OPS.has(op)) {
+    return o as ClientRequest;
+  }
+  if (SELECTOR_OPS.has(op)) {
+    selector(o);
+    return o as ClientRequest;
+  }
+  if (op === 'submit') {
+    str(o, 'name');
+    arraySubmit(o['array']);
+    return o as ClientRequest;
+  }
+  fail(`unknown request '${String(op)}'`);
+}
+
+function taskUpdate(value: unknown): TaskUpdate {
+  const u = obj(value, 'update');
+  int(u, 'jobId');
+  int(u, 'taskId');
+  int(u, 'instance');
+  const state = str(u, 'state');
+  if (state === 'failed') {
+    str(u, 'error');
+  } else if (state !== 'running' && state !== 'finished') {
+    fail(`unknown task state '${state}'`);
+  }
+  return u as unknown as TaskUpdate;
+}
+
+export function parseWorkerMessage(raw: unknown): WorkerToServer {
+  const o = obj(raw, 'message');
+  const op = str(o, 'op');
+  switch (op) {
+    case 'register': {
+      int(o, 'protocol');
+      str(o, 'version');
+      const c = obj(o['configuration'], 'configuration');
+      str(c, 'hostname');
+      str(c, 'group');
+      int(c, 'heartbeatIntervalMs');
+      const resources = obj(c['resources'], 'resources');
+      if (!Array.isArray(resources['resources'])) {
+        fail('resources.resources is not a list');
+      }
+      return o as WorkerToServer;
+    }
+    case 'heartbeat':
+      return { op: 'heartbeat' };
+    case 'task-updates': {
+      if (!Array.isArray(o['updates'])) {
+        fail('updates is not a list');
+      }
+      return { op: 'task-updates', updates: (o['updates'] as unknown[]).map(taskUpdate) };
+    }
+    case 'stopping': {
+      const reason = str(o, 'reason');
+      if (reason !== 'idle-timeout' && reason !== 'time-limit' && reason !== 'stopped') {
+        fail(`unknown stop reason '${reason}'`);
+      }
+      return { op: 'stopping', reason };
+    }
+    default:
+      fail(`unknown worker message '${op}'`);
+  }
+}

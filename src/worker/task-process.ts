@@ -1,0 +1,231 @@
+/**
+ * Starts one task's program and reports how it ended. The program runs in its own session and
+ * process group (`detached`), so stopping it reaches everything it started: SIGINT to the group,
+ * then SIGKILL after STOP_GRACE_MS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { errorMessage } from '../common/errors.js';
+import type { StdioDef } from '../transport/messages.js';
+
+export const STOP_GRACE_MS = 1000;
+const ERROR_FILE_MAX_BYTES = 2048;
+
+export type TaskOutcome = { state: 'finished' } | { state: 'failed'; error: string };
+
+export interface TaskLaunch {
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  stdout: StdioDef;
+  stderr: StdioDef;
+  stdin: Uint8Array | null;
+  /** Resolved paths for `file` stdio. */
+  stdoutPath: string | null;
+  stderrPath: string | null;
+  timeLimitMs: number | null;
+  taskDir: string | null;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'No such file or directory (os error 2)',
+  EACCES: 'Permission denied (os error 13)',
+  ENOTDIR: 'Not a directory (os error 20)',
+  E2BIG: 'Argument list too long (os error 7)',
+  ENOEXEC: 'Exec format error (os error 8)',
+};
+
+function signalName(signal: NodeJS.Signals): { num: number; name: string } {
+  return { num: osConstants.signals[signal] ?? 0, name: signal };
+}
+
+function spawnErrorMessage(e: NodeJS.ErrnoException, launch: TaskLaunch): string {
+  const file = launch.args[0] ?? '';
+  const code = e.code ?? '';
+  let context = '';
+  if (code === 'ENOENT') {
+    context = `\nThe program that you have tried to execute (\`${file}\`) was not found.`;
+    if (!file.includes('/')) {
+      const candidate = path.join(launch.cwd, file);
+      try {
+        if (fs.statSync(candidate).isFile()) {
+          context += `\nThe file \`${candidate}\` exists, maybe you have meant \`./${file}\` instead?`;
+        }
+      } catch {
+        // no such file next to the task either
+      }
+    }
+  } else if (code === 'EACCES' && file.endsWith('.sh')) {
+    context = `\nThe script that you have tried to execute (\`${file}\`) is not executable.\nTry making it executable or add a shebang line to it.`;
+  }
+  const text = ERRNO_TEXT[code] ?? errorMessage(e);
+  return `Cannot execute ${JSON.stringify(launch.args.join(' '))}: ${text}${context}`;
+}
+
+function openStdio(def: StdioDef, file: string | null): number | 'ignore' {
+  if (def.kind === 'file' && file !== null) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    return fs.openSync(file, 'w');
+  }
+  return 'ignore';
+}
+
+function readErrorFile(taskDir: string): string | null {
+  const file = path.join(taskDir, 'hq-error');
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(file);
+  } catch {
+    return null;
+  }
+  if (data.length === 0) {
+    return 'Task created an error file, but it is empty';
+  }
+  if (data.length > ERROR_FILE_MAX_BYTES) {
+    return `${data.subarray(0, ERROR_FILE_MAX_BYTES).toString('utf8')}\n[The message was truncated]`;
+  }
+  return data.toString('utf8');
+}
+
+/** One started task; `outcome` settles once the program and its stdio are done. */
+export class TaskProcess {
+  readonly outcome: Promise<TaskOutcome>;
+  private child: ChildProcess | null = null;
+  private stopReason: string | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+  private limitTimer: NodeJS.Timeout | null = null;
+  private exited = false;
+
+  private readonly launch: TaskLaunch;
+
+  constructor(launch: TaskLaunch) {
+    this.launch = launch;
+    this.outcome = new Promise((resolve) => this.start(resolve));
+  }
+
+  private start(resolve: (o: TaskOutcome) => void): void {
+    const launch = this.launch;
+    let out: number | 'ignore' = 'ignore';
+    let err: number | 'ignore' = 'ignore';
+    const closeFds = (): void => {
+      for (const fd of [out, err]) {
+        if (typeof fd === 'number') {
+          try {
+            fs.closeSync(fd);
+          } catch {
+            // already closed
+          }
+        }
+      }
+    };
+    try {
+      fs.mkdirSync(launch.cwd, { recursive: true });
+      out = openStdio(launch.stdout, launch.stdoutPath);
+      err = openStdio(launch.stderr, launch.stderrPath);
+    } catch (e) {
+      closeFds();
+      resolve({ state: 'failed', error: `Cannot prepare the task: ${errorMessage(e)}` });
+      return;
+    }
+    const hasStdin = launch.stdin !== null && launch.stdin.length > 0;
+    let child: ChildProcess;
+    try {
+      child = spawn(launch.args[0]!, launch.args.slice(1), {
+        cwd: launch.cwd,
+        env: launch.env,
+        detached: true,
+        stdio: [hasStdin ? 'pipe' : 'ignore', out, err],
+      });
+    } catch (e) {
+      closeFds();
+      resolve({ state: 'failed', error: spawnErrorMessage(e as NodeJS.ErrnoException, launch) });
+      return;
+    }
+    this.child = child;
+    closeFds();
+    if (hasStdin && child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(Buffer.from(launch.stdin!));
+    }
+    if (launch.timeLimitMs !== null) {
+      this.limitTimer = setTimeout(() => this.stop('Time limit reached'), launch.timeLimitMs);
+    }
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      this.finish();
+      resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
+    });
+    child.once('exit', (code, signal) => {
+      this.finish();
+      if (this.stopReason !== null) {
+        resolve({ state: 'failed', error: this.stopReason });
+        return;
+      }
+      if (code === 0) {
+        resolve({ state: 'finished' });
+        return;
+      }
+      if (launch.taskDir !== null) {
+        const custom = readErrorFile(launch.taskDir);
+        if (custom !== null) {
+          resolve({ state: 'failed', error: custom });
+          return;
+        }
+      }
+      let error = `Program terminated with exit code ${code ?? -1}.`;
+      if (signal !== null) {
+        const s = signalName(signal);
+        error += ` Received signal ${s.num} (${s.name}).`;
+      }
+      resolve({ state: 'failed', error });
+    });
+  }
+
+  private finish(): void {
+    this.exited = true;
+    if (this.limitTimer) {
+      clearTimeout(this.limitTimer);
+    }
+    // The leader is gone, but programs it started may live on in its group: the kill timer
+    // stays armed so they get SIGKILL too.
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined) {
+      return;
+    }
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // the group is already gone
+    }
+  }
+
+  /**
+   * Stops the task: SIGINT to its process group, SIGKILL after the grace period. `reason`
+   * becomes the failure message (null: the caller does not care, e.g. a cancel).
+   */
+  stop(reason: string | null): void {
+    if (this.stopReason === null) {
+      this.stopReason = reason ?? 'Task was stopped';
+    }
+    if (this.killTimer !== null) {
+      return;
+    }
+    this.signalGroup('SIGINT');
+    this.killTimer = setTimeout(() => this.signalGroup('SIGKILL'), STOP_GRACE_MS);
+    this.killTimer.unref();
+  }
+
+  /** SIGKILL to the group at once (the worker is exiting). */
+  kill(): void {
+    this.stopReason ??= 'Task was killed';
+    this.signalGroup('SIGKILL');
+  }
+
+  get hasExited(): boolean {
+    return this.exited;
+  }
+}

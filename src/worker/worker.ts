@@ -1,0 +1,479 @@
+/**
+ * `hq worker start`: connects to the server, registers its resources, runs the tasks it is
+ * given and reports their ends in batches. Owns its connection, its timers and every task
+ * process; `shutdown` is the one way out and stops all of them in order.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HqError, errorMessage } from '../common/errors.js';
+import { logger } from '../common/log.js';
+import { fillPlaceholders, resolveTaskPaths } from '../common/placeholders.js';
+import {
+  formatAllocRequest,
+  resourceEnvName,
+  type ResourceDescriptor,
+  type ResourceRequestEntry,
+} from '../common/resources.js';
+import { ACCESS_FILE, instanceDir, readAccessFile } from '../common/server-dir.js';
+import { VERSION } from '../common/version.js';
+import { connect, type Connection } from '../transport/connection.js';
+import {
+  PROTOCOL_VERSION,
+  type ComputeTask,
+  type ManagerKind,
+  type ServerLostPolicy,
+  type ServerToWorker,
+  type TaskRef,
+  type TaskUpdate,
+  type WorkerConfiguration,
+  type WorkerLostReason,
+  type WorkerTaskShared,
+} from '../transport/messages.js';
+import { ResourceAllocator, type Allocation } from './allocator.js';
+import { STOP_GRACE_MS, TaskProcess, type TaskOutcome } from './task-process.js';
+
+const log = logger('hq::worker');
+
+const CONNECT_ATTEMPTS = 20;
+const CONNECT_RETRY_MS = 2000;
+const REGISTER_TIMEOUT_MS = 15_000;
+const EXIT_WAIT_MS = 5000;
+
+export interface WorkerOptions {
+  serverDir: string;
+  resources: ResourceDescriptor;
+  hostname: string;
+  workDir: string;
+  group: string;
+  onServerLost: ServerLostPolicy;
+  heartbeatMs: number;
+  idleTimeoutMs: number | null;
+  timeLimitMs: number | null;
+  minUtilization: number;
+  overviewIntervalMs: number | null;
+  manager: { kind: ManagerKind; jobId: string } | null;
+  /** Called once registered, with the id and the configuration the server accepted. */
+  onRegistered: (workerId: number, configuration: WorkerConfiguration, startedAt: number) => void;
+}
+
+interface RunningTask {
+  ref: TaskRef;
+  process: TaskProcess | null;
+  allocation: Allocation;
+  taskDir: string | null;
+  removeOnFinish: string[];
+}
+
+function taskKey(jobId: number, taskId: number): string {
+  return `${jobId}@${taskId}`;
+}
+
+async function connectWithRetry(host: string, port: number, key: Buffer): Promise<Connection> {
+  let lastError: unknown = null;
+  for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
+    try {
+      return await connect(host, port, 'worker', key);
+    } catch (e) {
+      lastError = e;
+      const text = errorMessage(e);
+      // Only a refused or unreachable port is worth another try; a bad key never gets better.
+      if (!/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|timed out/.test(text)) {
+        break;
+      }
+      log.warn(`cannot connect to the server (attempt ${attempt}/${CONNECT_ATTEMPTS}): ${text}`);
+      await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
+    }
+  }
+  throw new HqError('HQ_CONNECTION', `Cannot connect to the server: ${errorMessage(lastError)}`);
+}
+
+export class Worker {
+  private connection: Connection | null = null;
+  private allocator: ResourceAllocator;
+  private readonly tasks = new Map<string, RunningTask>();
+  private readonly waiting: { task: ComputeTask; shared: WorkerTaskShared }[] = [];
+  private updates: TaskUpdate[] = [];
+  private flushQueued = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lifeTimer: NodeJS.Timeout | null = null;
+  private idleTimeoutMs: number | null;
+  private serverUid = '';
+  private workerId = 0;
+  private exiting = false;
+  private finishingRunning = false;
+  private exitResolve: ((code: number) => void) | null = null;
+  private readonly exitCode: Promise<number>;
+  private readonly hqPath = path.resolve(process.argv[1] ?? 'hq');
+
+  private readonly options: WorkerOptions;
+
+  constructor(options: WorkerOptions) {
+    this.options = options;
+    this.allocator = new ResourceAllocator(options.resources);
+    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.exitCode = new Promise((resolve) => {
+      this.exitResolve = resolve;
+    });
+  }
+
+  /** Runs until the worker stops; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const dir = instanceDir(this.options.serverDir);
+    const access = readAccessFile(path.join(dir, ACCESS_FILE));
+    if (access.worker === null) {
+      throw new HqError('HQ_ACCESS_FILE', `The access file in ${dir} has no worker section`);
+    }
+    fs.mkdirSync(this.options.workDir, { recursive: true });
+    const { host, port, secret_key: key } = access.worker;
+    const connection = await connectWithRetry(host, port, Buffer.from(key, 'hex'));
+    this.connection = connection;
+    const configuration: WorkerConfiguration = {
+      resources: this.options.resources,
+      hostname: this.options.hostname,
+      listenAddress: `${this.options.hostname}:0`,
+      workDir: this.options.workDir,
+      group: this.options.group,
+      heartbeatIntervalMs: this.options.heartbeatMs,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      timeLimitMs: this.options.timeLimitMs,
+      onServerLost: this.options.onServerLost,
+      minUtilization: this.options.minUtilization,
+      overviewIntervalMs: this.options.overviewIntervalMs,
+      manager: this.options.manager,
+      pid: process.pid,
+    };
+    await this.register(connection, configuration);
+    connection.listen((raw) => this.onMessage(raw as ServerToWorker));
+    connection.onClose(() => this.onServerLost());
+    this.heartbeatTimer = setInterval(
+      () => this.connection?.send({ op: 'heartbeat' }),
+      this.options.heartbeatMs,
+    );
+    if (this.options.timeLimitMs !== null) {
+      this.lifeTimer = setTimeout(() => {
+        log.info('worker time limit reached');
+        this.announceAndStop('time-limit');
+      }, this.options.timeLimitMs);
+    }
+    this.resetIdleTimer();
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        log.info(`received ${signal}, stopping`);
+        void this.shutdown(0);
+      });
+    }
+    return this.exitCode;
+  }
+
+  private register(connection: Connection, configuration: WorkerConfiguration): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        connection.close('registration timeout');
+        reject(new HqError('HQ_CONNECTION', 'The server did not answer the registration'));
+      }, REGISTER_TIMEOUT_MS);
+      const onClose = (): void => {
+        clearTimeout(timer);
+        reject(new HqError('HQ_CONNECTION', 'The server closed the connection during registration'));
+      };
+      connection.onClose(onClose);
+      connection.listen((raw) => {
+        const m = raw as ServerToWorker;
+        if (m.op !== 'registered') {
+          return;
+        }
+        clearTimeout(timer);
+        this.workerId = m.workerId;
+        this.serverUid = m.serverUid;
+        this.idleTimeoutMs ??= m.idleTimeoutMs;
+        log.info(`worker ${m.workerId} registered`);
+        this.options.onRegistered(m.workerId, configuration, Date.now());
+        resolve();
+      });
+      connection.send({ op: 'register', protocol: PROTOCOL_VERSION, version: VERSION, configuration });
+    });
+  }
+
+  private onMessage(m: ServerToWorker): void {
+    if (this.exiting) {
+      return;
+    }
+    switch (m.op) {
+      case 'compute':
+        for (const task of m.tasks) {
+          const shared = m.shared[task.shared];
+          if (shared !== undefined) {
+            this.waiting.push({ task, shared });
+          }
+        }
+        this.startWaiting();
+        return;
+      case 'cancel':
+        for (const ref of m.tasks) {
+          this.cancelTask(ref);
+        }
+        return;
+      case 'stop':
+        log.info('stop requested by the server');
+        void this.shutdown(0);
+        return;
+      case 'registered':
+        return;
+    }
+  }
+
+  private resetIdleTimer(): void {
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+    if (this.idleTimeoutMs === null || this.tasks.size > 0 || this.waiting.length > 0) {
+      return;
+    }
+    this.idleTimer = setTimeout(() => {
+      log.info('idle timeout reached');
+      this.announceAndStop('idle-timeout');
+    }, this.idleTimeoutMs);
+  }
+
+  private announceAndStop(reason: WorkerLostReason): void {
+    this.connection?.send({ op: 'stopping', reason });
+    void this.shutdown(0);
+  }
+
+  private cancelTask(ref: TaskRef): void {
+    const index = this.waiting.findIndex(
+      (w) => w.task.jobId === ref.jobId && w.task.taskId === ref.taskId,
+    );
+    if (index >= 0) {
+      this.waiting.splice(index, 1);
+      return;
+    }
+    const running = this.tasks.get(taskKey(ref.jobId, ref.taskId));
+    if (running && running.ref.instance === ref.instance) {
+      // The server already counts it canceled; no update is sent for it.
+      this.tasks.delete(taskKey(ref.jobId, ref.taskId));
+      running.process?.stop(null);
+      void running.process?.outcome.then(() => this.releaseTask(running));
+    }
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length > 0 && !this.finishingRunning) {
+      const next = this.waiting[0]!;
+      const request = requestOf(next.shared);
+      const allocation = this.allocator.allocate(request);
+      if (allocation === null) {
+        // The server's view is a moment ahead of ours (a cancel still being killed):
+        // try again when something ends.
+        break;
+      }
+      this.waiting.shift();
+      this.startTask(next.task, next.shared, allocation, request);
+    }
+    this.resetIdleTimer();
+  }
+
+  private startTask(
+    task: ComputeTask,
+    shared: WorkerTaskShared,
+    allocation: Allocation,
+    request: ResourceRequestEntry[],
+  ): void {
+    const desc = shared.taskDesc;
+    const program = desc.program;
+    const ref: TaskRef = { jobId: task.jobId, taskId: task.taskId, instance: task.instance };
+    const values = {
+      JOB_ID: String(task.jobId),
+      TASK_ID: String(task.taskId),
+      INSTANCE_ID: String(task.instance),
+      SUBMIT_DIR: shared.submitDir,
+      SERVER_UID: this.serverUid,
+    };
+    const paths = resolveTaskPaths(
+      {
+        cwd: program.cwd,
+        stdout: program.stdout.kind === 'file' ? program.stdout.path : null,
+        stderr: program.stderr.kind === 'file' ? program.stderr.path : null,
+      },
+      values,
+    );
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined) {
+        env[k] = v;
+      }
+    }
+    Object.assign(env, program.env);
+    env['HQ_JOB_ID'] = values.JOB_ID;
+    env['HQ_TASK_ID'] = values.TASK_ID;
+    env['HQ_INSTANCE_ID'] = values.INSTANCE_ID;
+    env['HQ_SUBMIT_DIR'] = shared.submitDir;
+    env['HQ'] = this.hqPath;
+    if (task.entry !== null) {
+      env['HQ_ENTRY'] = task.entry;
+    }
+    for (const entry of allocation.entries) {
+      const name = resourceEnvName(entry.name);
+      const requested = request.find((r) => r.resource === entry.name);
+      if (requested) {
+        env[`HQ_RESOURCE_REQUEST_${name}`] = formatAllocRequest(requested.request);
+      }
+      if (entry.labels !== null) {
+        const labels = entry.labels.join(',');
+        env[`HQ_RESOURCE_VALUES_${name}`] = labels;
+        if (entry.name === 'cpus') {
+          env['HQ_CPUS'] = labels;
+          if (entry.amount % 10_000 === 0 && program.env['OMP_NUM_THREADS'] === undefined) {
+            env['OMP_NUM_THREADS'] = String(entry.amount / 10_000);
+          }
+        } else if (entry.name === 'gpus/nvidia') {
+          env['CUDA_VISIBLE_DEVICES'] = labels;
+          env['CUDA_DEVICE_ORDER'] = 'PCI_BUS_ID';
+        } else if (entry.name === 'gpus/amd') {
+          env['ROCR_VISIBLE_DEVICES'] = labels;
+        }
+      }
+    }
+    let taskDir: string | null = null;
+    if (desc.taskDir) {
+      taskDir = fs.mkdtempSync(path.join(this.options.workDir, 't'));
+      env['HQ_TASK_DIR'] = taskDir;
+      env['HQ_ERROR_FILENAME'] = path.join(taskDir, 'hq-error');
+    }
+    const removeOnFinish: string[] = [];
+    if (program.stdout.kind === 'file' && program.stdout.rmIfFinished && paths.stdout) {
+      removeOnFinish.push(paths.stdout);
+    }
+    if (program.stderr.kind === 'file' && program.stderr.rmIfFinished && paths.stderr) {
+      removeOnFinish.push(paths.stderr);
+    }
+    const running: RunningTask = { ref, process: null, allocation, taskDir, removeOnFinish };
+    this.tasks.set(taskKey(task.jobId, task.taskId), running);
+    const args = program.args.map((a) => fillPlaceholders(a, { ...values, CWD: paths.cwd }));
+    const processHandle = new TaskProcess({
+      args,
+      env,
+      cwd: paths.cwd,
+      stdout: program.stdout,
+      stderr: program.stderr,
+      stdin: program.stdin,
+      stdoutPath: paths.stdout,
+      stderrPath: paths.stderr,
+      timeLimitMs: desc.timeLimitMs,
+      taskDir,
+    });
+    running.process = processHandle;
+    this.pushUpdate({ ...ref, state: 'running', at: Date.now() });
+    void processHandle.outcome.then((outcome) => this.onTaskEnd(running, outcome));
+  }
+
+  private releaseTask(running: RunningTask): void {
+    this.allocator.free(running.allocation);
+    if (running.taskDir !== null) {
+      fs.rmSync(running.taskDir, { recursive: true, force: true });
+    }
+    this.afterTaskGone();
+  }
+
+  private afterTaskGone(): void {
+    if (this.finishingRunning && this.tasks.size === 0) {
+      void this.shutdown(1);
+      return;
+    }
+    this.startWaiting();
+  }
+
+  private onTaskEnd(running: RunningTask, outcome: TaskOutcome): void {
+    const k = taskKey(running.ref.jobId, running.ref.taskId);
+    if (this.tasks.get(k) !== running) {
+      return; // canceled: already released by cancelTask
+    }
+    this.tasks.delete(k);
+    if (outcome.state === 'finished') {
+      for (const file of running.removeOnFinish) {
+        fs.rmSync(file, { force: true });
+      }
+      this.pushUpdate({ ...running.ref, state: 'finished', at: Date.now() });
+    } else {
+      this.pushUpdate({ ...running.ref, state: 'failed', at: Date.now(), error: outcome.error });
+    }
+    this.releaseTask(running);
+  }
+
+  private pushUpdate(update: TaskUpdate): void {
+    this.updates.push(update);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        const updates = this.updates;
+        this.updates = [];
+        this.connection?.send({ op: 'task-updates', updates });
+      });
+    }
+  }
+
+  private onServerLost(): void {
+    if (this.exiting) {
+      return;
+    }
+    log.warn('the connection to the server was lost');
+    this.connection = null;
+    if (this.options.onServerLost === 'finish-running' && this.tasks.size > 0) {
+      log.info(`finishing ${this.tasks.size} running task(s) before exiting`);
+      this.finishingRunning = true;
+      this.waiting.length = 0;
+      if (this.idleTimer) {
+        clearTimeout(this.idleTimer);
+      }
+      return;
+    }
+    void this.shutdown(1);
+  }
+
+  /** Stops every task (SIGINT, then SIGKILL), closes the connection and exits with `code`. */
+  private async shutdown(code: number): Promise<void> {
+    if (this.exiting) {
+      return;
+    }
+    this.exiting = true;
+    for (const timer of [this.heartbeatTimer, this.idleTimer, this.lifeTimer]) {
+      if (timer) {
+        clearTimeout(timer);
+      }
+    }
+    this.waiting.length = 0;
+    const processes = [...this.tasks.values()].flatMap((t) => (t.process ? [t.process] : []));
+    for (const p of processes) {
+      p.stop(null);
+    }
+    if (processes.length > 0) {
+      const all = Promise.all(processes.map((p) => p.outcome));
+      const limit = new Promise((r) => setTimeout(r, Math.max(EXIT_WAIT_MS, STOP_GRACE_MS * 2)));
+      await Promise.race([all, limit]);
+      for (const p of processes) {
+        p.kill();
+      }
+    }
+    if (this.connection) {
+      await this.connection.flush();
+      this.connection.close('worker stopping');
+    }
+    for (const t of this.tasks.values()) {
+      if (t.taskDir !== null) {
+        fs.rmSync(t.taskDir, { recursive: true, force: true });
+      }
+    }
+    this.exitResolve?.(code);
+  }
+}
+
+/** The request a task was scheduled with (its first variant; a default of one CPU). */
+function requestOf(shared: WorkerTaskShared): ResourceRequestEntry[] {
+  const first = shared.taskDesc.resources[0];
+  if (first === undefined) {
+    return [{ resource: 'cpus', request: { kind: 'amount', amount: 10_000, policy: 'compact' } }];
+  }
+  return first.resources;
+}
