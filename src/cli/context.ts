@@ -26,9 +26,10 @@ export function withGlobals(cmd: Command): Command {
   return cmd
     .enablePositionalOptions()
     .addOption(
-      new Option('--server-dir <SERVER_DIR>', 'Path to a directory that stores HQ server access files').env(
-        'HQ_SERVER_DIR',
-      ),
+      new Option(
+        '--server-dir <SERVER_DIR>',
+        'Path to a directory that stores HQ server access files',
+      ).env('HQ_SERVER_DIR'),
     )
     .addOption(
       new Option('--output-mode <OUTPUT_MODE>', 'How should the output of the command be formatted')
@@ -47,7 +48,9 @@ export function makeContext(cmd: Command): CommandContext {
   const colorChoice = o.colors ?? 'auto';
   const colors =
     colorChoice === 'always' ||
-    (colorChoice === 'auto' && process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined);
+    (colorChoice === 'auto' &&
+      process.stdout.isTTY === true &&
+      process.env['NO_COLOR'] === undefined);
   const debug = o.debug === true;
   configureLogging({ debug });
   return { mode, colors, debug, serverDir: resolveServerDir(o.serverDir) };
@@ -56,11 +59,17 @@ export function makeContext(cmd: Command): CommandContext {
 export function parseIntOption(name: string, text: string, min = 0, max = 2 ** 32 - 1): number {
   const clean = text.replaceAll('_', '');
   if (!/^[+-]?\d+$/.test(clean)) {
-    throw new HqError('HQ_INVALID_ARGUMENT', `invalid value '${text}' for '${name}': invalid digit found in string`);
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `invalid value '${text}' for '${name}': invalid digit found in string`,
+    );
   }
   const n = Number(clean);
   if (n < min || n > max) {
-    throw new HqError('HQ_INVALID_ARGUMENT', `invalid value '${text}' for '${name}': number out of range`);
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `invalid value '${text}' for '${name}': number out of range`,
+    );
   }
   return n;
 }

@@ -7,12 +7,26 @@ import { openSession, type ClientSession } from '../client/session.js';
 import type { JobStatus, TaskState } from '../transport/messages.js';
 import { makeContext, withGlobals, type CommandContext } from './context.js';
 import { printJson } from './output.js';
-import { infoStatus, printJobDetails, printJobList, printTaskInfo, type WorkerNames } from './render.js';
+import {
+  infoStatus,
+  printJobDetails,
+  printJobList,
+  printTaskInfo,
+  type WorkerNames,
+} from './render.js';
 import { defineSubmit } from './submit-command.js';
 
 const log = logger('hq::client');
 
-const JOB_STATES: JobStatus[] = ['waiting', 'running', 'finished', 'failed', 'canceled', 'aborted', 'opened'];
+const JOB_STATES: JobStatus[] = [
+  'waiting',
+  'running',
+  'finished',
+  'failed',
+  'canceled',
+  'aborted',
+  'opened',
+];
 const CANCEL_REASON_MAX_CHARS = 200;
 
 async function withSession<T>(
@@ -48,7 +62,10 @@ async function workerNames(session: ClientSession): Promise<WorkerNames> {
   return new Map(workers.map((w) => [w.id, w.configuration.hostname]));
 }
 
-async function jobList(opts: { all?: boolean; filter?: string; verbose?: boolean }, cmd: Command): Promise<number> {
+async function jobList(
+  opts: { all?: boolean; filter?: string; verbose?: boolean },
+  cmd: Command,
+): Promise<number> {
   const filter = opts.filter === undefined ? null : parseStates(opts.filter);
   return withSession(cmd, async (session, ctx) => {
     const all = await session.call('job-list', {});
@@ -78,7 +95,11 @@ async function jobInfo(selectorText: string, cmd: Command): Promise<number> {
   });
 }
 
-async function jobCancel(selectorText: string, opts: { reason?: string }, cmd: Command): Promise<number> {
+async function jobCancel(
+  selectorText: string,
+  opts: { reason?: string },
+  cmd: Command,
+): Promise<number> {
   const selector = parseIdSelector(selectorText, { all: true, last: true });
   const reason = opts.reason ?? null;
   if (reason !== null && [...reason].length > CANCEL_REASON_MAX_CHARS) {
@@ -96,7 +117,9 @@ async function jobCancel(selectorText: string, opts: { reason?: string }, cmd: C
       if (r.alreadyFinished === null) {
         log.error(`Canceling job ${r.jobId} failed: job not found`);
       } else if (r.canceled > 0) {
-        log.info(`Job ${r.jobId} canceled (${r.canceled} tasks canceled, ${r.alreadyFinished} tasks already finished)`);
+        log.info(
+          `Job ${r.jobId} canceled (${r.canceled} tasks canceled, ${r.alreadyFinished} tasks already finished)`,
+        );
       } else {
         log.error(`Canceling job ${r.jobId} failed: job is already finished`);
       }
@@ -142,7 +165,11 @@ async function taskInfo(jobText: string, tasksText: string, cmd: Command): Promi
   });
 }
 
-async function taskList(jobText: string, opts: { tasks?: string; taskStatus?: string }, cmd: Command): Promise<number> {
+async function taskList(
+  jobText: string,
+  opts: { tasks?: string; taskStatus?: string },
+  cmd: Command,
+): Promise<number> {
   const selector = parseIdSelector(jobText, { last: true });
   const wanted = opts.tasks === undefined ? null : new Set(parseIdSet(opts.tasks));
   const states = opts.taskStatus === undefined ? null : parseStates(opts.taskStatus);
@@ -154,7 +181,10 @@ async function taskList(jobText: string, opts: { tasks?: string; taskStatus?: st
       const out: Record<string, unknown> = {};
       for (const job of jobs) {
         out[String(job.info.id)] = job.tasks
-          .filter((t) => (wanted === null || wanted.has(t.id)) && (states === null || states.has(t.state)))
+          .filter(
+            (t) =>
+              (wanted === null || wanted.has(t.id)) && (states === null || states.has(t.state)),
+          )
           .map((t) => taskToJson(t, taskPaths(job, t, session.access.server_uid ?? '')));
       }
       printJson(out);
@@ -162,7 +192,9 @@ async function taskList(jobText: string, opts: { tasks?: string; taskStatus?: st
     }
     for (const job of jobs) {
       const tasks = job.tasks.filter(
-        (t) => (wanted === null || wanted.has(t.id)) && (states === null || states.has(t.state as TaskState)),
+        (t) =>
+          (wanted === null || wanted.has(t.id)) &&
+          (states === null || states.has(t.state)),
       );
       const { renderTaskList } = await import('./task-list.js');
       renderTaskList(ctx, job, tasks, names);
@@ -194,7 +226,9 @@ export function jobCommand(run: (f: () => Promise<number> | number) => void): Co
       .description('Cancel jobs')
       .argument('<SELECTOR>')
       .option('--reason <REASON>', 'Why the jobs are canceled')
-      .action((sel: string, opts: { reason?: string }, cmd: Command) => run(() => jobCancel(sel, opts, cmd))),
+      .action((sel: string, opts: { reason?: string }, cmd: Command) =>
+        run(() => jobCancel(sel, opts, cmd)),
+      ),
   );
   job.addCommand(
     withGlobals(new Command('wait'))
@@ -215,7 +249,9 @@ export function taskCommand(run: (f: () => Promise<number> | number) => void): C
       .argument('<JOB>')
       .argument('<TASKS>')
       .option('-v, --verbose', 'Show more details')
-      .action((job: string, tasks: string, _o: unknown, cmd: Command) => run(() => taskInfo(job, tasks, cmd))),
+      .action((job: string, tasks: string, _o: unknown, cmd: Command) =>
+        run(() => taskInfo(job, tasks, cmd)),
+      ),
   );
   task.addCommand(
     withGlobals(new Command('list'))

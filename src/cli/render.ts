@@ -22,7 +22,15 @@ import type {
   WorkerInfo,
 } from '../transport/messages.js';
 import { jobStatus } from '../server/state.js';
-import { float, jsonDate, printJson, printLine, tableDate, type OutputMode, writeOut } from './output.js';
+import {
+  float,
+  jsonDate,
+  printJson,
+  printLine,
+  tableDate,
+  type OutputMode,
+  writeOut,
+} from './output.js';
 import { renderHorizontalTable, renderVerticalTable, type Cell } from './table.js';
 
 export interface RenderContext {
@@ -57,7 +65,11 @@ function waitingCount(info: JobInfo): number {
 
 // ---- server ------------------------------------------------------------------------------
 
-export function printServerInfo(ctx: RenderContext, info: ServerInfo, serverDir: string | null): void {
+export function printServerInfo(
+  ctx: RenderContext,
+  info: ServerInfo,
+  serverDir: string | null,
+): void {
   if (ctx.mode === 'json') {
     printJson({
       client_host: info.clientHost,
@@ -98,14 +110,15 @@ export function printServerInfo(ctx: RenderContext, info: ServerInfo, serverDir:
 
 // ---- workers -----------------------------------------------------------------------------
 
-const WORKER_STATE: Record<string, { text: string; color: 'green' | 'red' | 'cyan' | 'magenta' }> = {
-  running: { text: 'RUNNING', color: 'green' },
-  'connection-lost': { text: 'CONNECTION LOST', color: 'red' },
-  'heartbeat-lost': { text: 'HEARTBEAT LOST', color: 'red' },
-  'idle-timeout': { text: 'IDLE TIMEOUT', color: 'cyan' },
-  stopped: { text: 'STOPPED', color: 'magenta' },
-  'time-limit': { text: 'TIME LIMIT REACHED', color: 'cyan' },
-};
+const WORKER_STATE: Record<string, { text: string; color: 'green' | 'red' | 'cyan' | 'magenta' }> =
+  {
+    running: { text: 'RUNNING', color: 'green' },
+    'connection-lost': { text: 'CONNECTION LOST', color: 'red' },
+    'heartbeat-lost': { text: 'HEARTBEAT LOST', color: 'red' },
+    'idle-timeout': { text: 'IDLE TIMEOUT', color: 'cyan' },
+    stopped: { text: 'STOPPED', color: 'magenta' },
+    'time-limit': { text: 'TIME LIMIT REACHED', color: 'cyan' },
+  };
 
 export function workerStateText(w: WorkerInfo): string {
   return WORKER_STATE[w.ended?.reason ?? 'running']!.text;
@@ -491,18 +504,18 @@ export function printJobDetails(
     const rows: Cell[][] = [
       [bold('ID'), String(info.id)],
       [bold('Name'), info.name],
-      [
-        bold('State'),
-        info.nTasks === 1 ? statusCell(infoStatus(info)) : multiTaskState(info),
-      ],
+      [bold('State'), info.nTasks === 1 ? statusCell(infoStatus(info)) : multiTaskState(info)],
       [bold('Cancel Reason'), info.cancelReason ?? ''],
       [bold('Session'), info.isOpen ? 'open' : 'closed'],
     ];
     const ids = job.tasks.map((t) => t.id);
-    rows.push([bold('Tasks'), ids.length > 0 ? `${info.nTasks}; Ids: ${formatIdSet(ids)}` : String(info.nTasks)]);
-    const workerIds = [...new Set(job.tasks.flatMap((t) => (t.startedAt !== null ? t.workers : [])))].sort(
-      (a, b) => a - b,
-    );
+    rows.push([
+      bold('Tasks'),
+      ids.length > 0 ? `${info.nTasks}; Ids: ${formatIdSet(ids)}` : String(info.nTasks),
+    ]);
+    const workerIds = [
+      ...new Set(job.tasks.flatMap((t) => (t.startedAt !== null ? t.workers : []))),
+    ].sort((a, b) => a - b);
     let workersCell = workerIds
       .slice(0, 2)
       .map((id) => names.get(id) ?? 'N/A')
@@ -555,7 +568,9 @@ export function printFailedTasks(ctx: RenderContext, job: JobDetail, names: Work
     t.startedAt === null ? '' : workersText(t.workers, names),
     { text: t.error ?? '', style: { color: 'red' } },
   ]);
-  writeOut(renderHorizontalTable([bold('Task ID'), bold('Worker'), bold('Error')], rows, ctx.colors));
+  writeOut(
+    renderHorizontalTable([bold('Task ID'), bold('Worker'), bold('Error')], rows, ctx.colors),
+  );
   if (shown.length < job.info.counters.failed) {
     printLine(`${job.info.counters.failed} tasks failed. (${shown.length} shown)`);
   } else {
@@ -590,7 +605,14 @@ export function printTaskInfo(
       [bold('Task ID'), String(t.id)],
       [bold('State'), statusCell(t.state)],
       [bold('Command'), desc ? desc.program.args.join('\n') : ''],
-      [bold('Environment'), desc ? Object.entries(desc.program.env).map(([k, v]) => `${k}=${v}`).join('\n') : ''],
+      [
+        bold('Environment'),
+        desc
+          ? Object.entries(desc.program.env)
+              .map(([k, v]) => `${k}=${v}`)
+              .join('\n')
+          : '',
+      ],
       [bold('Worker'), t.startedAt === null ? '' : workersText(t.workers, names)],
       [bold('Start'), t.startedAt === null ? '' : tableDate(t.startedAt)],
       [bold('End'), t.finishedAt === null ? '' : tableDate(t.finishedAt)],

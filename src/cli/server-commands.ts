@@ -5,11 +5,7 @@ import { Command } from 'commander';
 import { parseDuration, formatDuration } from '../common/duration.js';
 import { HqError } from '../common/errors.js';
 import { logger } from '../common/log.js';
-import {
-  generateSecretKey,
-  generateServerUid,
-  writePrivateJson,
-} from '../common/server-dir.js';
+import { generateSecretKey, generateServerUid, writePrivateJson } from '../common/server-dir.js';
 import { VERSION } from '../common/version.js';
 import { openSession } from '../client/session.js';
 import { makeContext, parseIntOption, withGlobals } from './context.js';
@@ -37,8 +33,14 @@ async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
   const started = await startServer({
     serverDir: ctx.serverDir,
     host: opts.host ?? null,
-    clientPort: opts.clientPort === undefined ? null : parseIntOption('--client-port <CLIENT_PORT>', opts.clientPort, 0, 65535),
-    workerPort: opts.workerPort === undefined ? null : parseIntOption('--worker-port <WORKER_PORT>', opts.workerPort, 0, 65535),
+    clientPort:
+      opts.clientPort === undefined
+        ? null
+        : parseIntOption('--client-port <CLIENT_PORT>', opts.clientPort, 0, 65535),
+    workerPort:
+      opts.workerPort === undefined
+        ? null
+        : parseIntOption('--worker-port <WORKER_PORT>', opts.workerPort, 0, 65535),
     idleTimeoutMs: opts.idleTimeout === undefined ? null : parseDuration(opts.idleTimeout),
     accessFile: opts.accessFile ?? null,
     journal: opts.journal ?? null,
@@ -110,13 +112,14 @@ async function serverWait(opts: { timeout?: string }, cmd: Command): Promise<num
       }
       return 0;
     } catch {
-      if (Date.now() + SERVER_WAIT_RETRY_MS > deadline) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
         throw new HqError(
           'HQ_TIMEOUT',
           `Timeout after ${formatDuration(timeoutMs)}: Could not connect to server at \`${ctx.serverDir}\`. Make sure that the server is running.`,
         );
       }
-      await new Promise((r) => setTimeout(r, SERVER_WAIT_RETRY_MS));
+      await new Promise((r) => setTimeout(r, Math.min(SERVER_WAIT_RETRY_MS, left)));
     }
   }
 }
@@ -159,7 +162,9 @@ function generateAccess(file: string, opts: GenerateOpts, cmd: Command): number 
 }
 
 export function serverCommand(run: (f: () => Promise<number> | number) => void): Command {
-  const server = new Command('server').description('Commands for controlling the HyperQueue server');
+  const server = new Command('server').description(
+    'Commands for controlling the HyperQueue server',
+  );
   withGlobals(server);
   server.addCommand(
     withGlobals(new Command('start'))

@@ -1,7 +1,8 @@
 /** `hq submit` / `hq job submit`: builds one array job from the command line. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, Option } from 'commander';
+import type { Command} from 'commander';
+import { Option } from 'commander';
 import { parseDuration } from '../common/duration.js';
 import { HqError } from '../common/errors.js';
 import { idRangesCount, parseIdRanges, type IdRange } from '../common/id-set.js';
@@ -97,7 +98,10 @@ function parseEnv(items: string[] | undefined): Record<string, string> {
     const key = eq === -1 ? item : item.slice(0, eq);
     const value = eq === -1 ? '' : item.slice(eq + 1);
     if (key === '') {
-      throw new HqError('HQ_INVALID_ARGUMENT', `Invalid environment variable '${item}': the name is empty`);
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `Invalid environment variable '${item}': the name is empty`,
+      );
     }
     if (key in env) {
       log.warn(`Environment variable ${key} was specified more than once; only one value is kept`);
@@ -129,10 +133,16 @@ function readEntries(opts: SubmitOpts): string[] | null {
     try {
       root = JSON.parse(fs.readFileSync(opts.fromJson, 'utf8'));
     } catch (e) {
-      throw new HqError('HQ_INVALID_ARGUMENT', `Cannot read --from-json file ${opts.fromJson}: ${String(e)}`);
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `Cannot read --from-json file ${opts.fromJson}: ${String(e)}`,
+      );
     }
     if (!Array.isArray(root)) {
-      throw new HqError('HQ_INVALID_ARGUMENT', `The root of the --from-json file ${opts.fromJson} is not an array`);
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `The root of the --from-json file ${opts.fromJson} is not an array`,
+      );
     }
     return root.map((item) => JSON.stringify(item));
   }
@@ -146,7 +156,10 @@ function idsAndEntries(opts: SubmitOpts): { ids: IdRange[]; entries: string[] | 
     return { ids: array ?? [{ start: 0, count: 1, step: 1 }], entries: null };
   }
   if (array === null) {
-    return { ids: entries.length === 0 ? [] : [{ start: 0, count: entries.length, step: 1 }], entries };
+    return {
+      ids: entries.length === 0 ? [] : [{ start: 0, count: entries.length, step: 1 }],
+      entries,
+    };
   }
   const ids: number[] = [];
   for (const r of array) {
@@ -169,11 +182,17 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
   const resources: ResourceRequestEntry[] = (opts.resource ?? []).map(parseResourceRequest);
   const hasCpuResource = resources.some((r) => r.resource === 'cpus');
   if (hasCpuResource && opts.cpus !== undefined) {
-    throw new HqError('HQ_INVALID_ARGUMENT', 'Parameters --cpus and --resource cpus=... cannot be combined');
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      'Parameters --cpus and --resource cpus=... cannot be combined',
+    );
   }
   const nodes = opts.nodes === undefined ? 0 : parseIntOption('--nodes <NODES>', opts.nodes);
   if (nodes > 0 && opts.cpus !== undefined) {
-    throw new HqError('HQ_INVALID_ARGUMENT', "the argument '--nodes <NODES>' cannot be used with '--cpus <CPUS>'");
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      "the argument '--nodes <NODES>' cannot be used with '--cpus <CPUS>'",
+    );
   }
   if (nodes === 0 && !hasCpuResource) {
     resources.unshift({ resource: 'cpus', request: parseAllocRequest(opts.cpus ?? '1') });
@@ -181,11 +200,17 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
   resources.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
   const cwd = opts.cwd ?? '%{SUBMIT_DIR}';
   if (cwd.includes('%{CWD}')) {
-    throw new HqError('HQ_INVALID_ARGUMENT', 'Working directory path cannot contain the working directory placeholder "%{CWD}".');
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      'Working directory path cannot contain the working directory placeholder "%{CWD}".',
+    );
   }
   const pin = opts.pin;
   if (pin !== undefined && pin !== 'taskset' && pin !== 'omp') {
-    throw new HqError('HQ_INVALID_ARGUMENT', `invalid value '${pin}' for '--pin <PIN>': expected taskset or omp`);
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `invalid value '${pin}' for '--pin <PIN>': expected taskset or omp`,
+    );
   }
   return {
     program: {
@@ -205,7 +230,10 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
       },
     ],
     timeLimitMs: opts.timeLimit === undefined ? null : parseDuration(opts.timeLimit),
-    priority: opts.priority === undefined ? 0 : parseIntOption('--priority <PRIORITY>', opts.priority, -(2 ** 31), 2 ** 31 - 1),
+    priority:
+      opts.priority === undefined
+        ? 0
+        : parseIntOption('--priority <PRIORITY>', opts.priority, -(2 ** 31), 2 ** 31 - 1),
     crashLimit: parseCrashLimit(opts.crashLimit),
     taskDir: opts.taskDir === true,
     pinMode: pin === undefined ? null : pin,
@@ -227,7 +255,8 @@ function warnings(desc: TaskDesc, nTasks: number, isArray: boolean): void {
     }
   }
   const files =
-    (desc.program.stdout.kind === 'file' ? nTasks : 0) + (desc.program.stderr.kind === 'file' ? nTasks : 0);
+    (desc.program.stdout.kind === 'file' ? nTasks : 0) +
+    (desc.program.stderr.kind === 'file' ? nTasks : 0);
   if (files > MANY_OUTPUT_FILES_WARNING) {
     log.warn(
       `The job will create ${files} output files. Consider using --stream to avoid creating many small files.`,
@@ -252,13 +281,17 @@ export async function submit(args: string[], opts: SubmitOpts, cmd: Command): Pr
     throw new HqError('HQ_INVALID_ARGUMENT', '--stream is not supported yet by this version of hq');
   }
   if (opts.job !== undefined) {
-    throw new HqError('HQ_INVALID_ARGUMENT', '--job (open jobs) is not supported yet by this version of hq');
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      '--job (open jobs) is not supported yet by this version of hq',
+    );
   }
   const name = opts.name ?? path.basename(args[0]!);
   if (name.includes('\n') || name.includes('\t')) {
     throw new HqError('HQ_INVALID_ARGUMENT', 'The job name must not contain a newline or a tab');
   }
-  const maxFails = opts.maxFails === undefined ? null : parseIntOption('--max-fails <MAX_FAILS>', opts.maxFails);
+  const maxFails =
+    opts.maxFails === undefined ? null : parseIntOption('--max-fails <MAX_FAILS>', opts.maxFails);
   let stdin: Uint8Array | null = null;
   if (opts.stdin) {
     printLine('Reading data from stdin. In the interactive mode press Ctrl-D to submit.');
@@ -268,7 +301,10 @@ export async function submit(args: string[], opts: SubmitOpts, cmd: Command): Pr
   const { ids, entries } = idsAndEntries(opts);
   const nTasks = idRangesCount(ids);
   if (nTasks === 0) {
-    throw new HqError('HQ_INVALID_ARGUMENT', 'The job has no tasks: the array or the entries are empty');
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      'The job has no tasks: the array or the entries are empty',
+    );
   }
   warnings(desc, nTasks, opts.array !== undefined || entries !== null);
   const array: ArraySubmit = { ids, entries, taskDesc: desc, submitDir: process.cwd() };
@@ -303,7 +339,11 @@ export function defineSubmit(cmd: Command, run: (f: () => Promise<number>) => vo
     .option('--max-fails <MAX_FAILS>', 'Maximal number of failed tasks before the rest is aborted')
     .option('--nodes <NODES>', 'Number of nodes; 0 = a single-node task')
     .option('--cpus <CPUS>', 'Number and placement of CPUs for each task')
-    .option('--resource <RESOURCE>', 'Generic resource request in the form <NAME>=<AMOUNT>', collect)
+    .option(
+      '--resource <RESOURCE>',
+      'Generic resource request in the form <NAME>=<AMOUNT>',
+      collect,
+    )
     .option('--time-request <TIME_REQUEST>', 'Minimal lifetime of a worker needed to start a task')
     .option('--weight <WEIGHT>', 'Resource weight')
     .option('--pin <PIN>', 'Pin the task to its CPUs (taskset or omp)')
@@ -311,19 +351,30 @@ export function defineSubmit(cmd: Command, run: (f: () => Promise<number>) => vo
     .option('--stdout <STDOUT>', 'Path where the standard output of each task is stored')
     .option('--stderr <STDERR>', 'Path where the standard error of each task is stored')
     .option('--env <ENV>', 'Environment variable KEY=VALUE for the tasks', collect)
-    .addOption(new Option('--each-line <EACH_LINE>', 'Create a task for each line of the file').conflicts('fromJson'))
+    .addOption(
+      new Option('--each-line <EACH_LINE>', 'Create a task for each line of the file').conflicts(
+        'fromJson',
+      ),
+    )
     .option('--from-json <FROM_JSON>', 'Create a task for each item of a JSON array')
     .option('--array <ARRAY>', 'Create a task array, e.g. 1-10')
     .option('--priority <PRIORITY>', 'Priority of the tasks (higher runs first)')
     .option('--time-limit <TIME_LIMIT>', 'Time limit of each task')
     .option('--stream <STREAM>', 'Stream the output of tasks into this directory')
     .option('--task-dir', 'Create a temporary directory for each task')
-    .option('--crash-limit <CRASH_LIMIT>', 'How many worker losses a task survives (or never-restart, unlimited)')
+    .option(
+      '--crash-limit <CRASH_LIMIT>',
+      'How many worker losses a task survives (or never-restart, unlimited)',
+    )
     .option('--job <JOB>', 'Attach the tasks to an open job')
     .addOption(new Option('--wait', 'Wait for the job to finish').conflicts('progress'))
     .option('--progress', 'Show a progress bar while waiting')
     .option('--on-notify <ON_NOTIFY>', 'Program run for every notification of a task')
     .option('--stdin', 'Give the standard input of this command to every task')
-    .addOption(new Option('--directives <DIRECTIVES>', 'Parse #HQ directives').choices(['auto', 'file', 'stdin', 'off']).default('auto'))
+    .addOption(
+      new Option('--directives <DIRECTIVES>', 'Parse #HQ directives')
+        .choices(['auto', 'file', 'stdin', 'off'])
+        .default('auto'),
+    )
     .action((args: string[], opts: SubmitOpts, c: Command) => run(() => submit(args, opts, c)));
 }

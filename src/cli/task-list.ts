@@ -21,7 +21,9 @@ export function renderTaskList(
       t.state.toUpperCase(),
       t.startedAt === null ? '' : t.workers.map((w) => names.get(w) ?? 'N/A').join('\n'),
       t.startedAt === null ? '' : formatHumanDuration((t.finishedAt ?? Date.now()) - t.startedAt),
-      chars.length > ERROR_TRUNCATE_CHARS ? `${chars.slice(0, ERROR_TRUNCATE_CHARS).join('')}...` : error,
+      chars.length > ERROR_TRUNCATE_CHARS
+        ? `${chars.slice(0, ERROR_TRUNCATE_CHARS).join('')}...`
+        : error,
     ];
   });
   const header: Cell[] = ['Task ID', 'State', 'Worker', 'Makespan', 'Error'].map((text) => ({

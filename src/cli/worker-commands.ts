@@ -56,12 +56,18 @@ function detectManager(choice: string): { kind: ManagerKind; jobId: string } | n
       return null;
     case 'pbs':
       if (pbs === undefined) {
-        throw new HqError('HQ_INVALID_ARGUMENT', 'PBS_JOBID is not set: this worker is not inside a PBS job');
+        throw new HqError(
+          'HQ_INVALID_ARGUMENT',
+          'PBS_JOBID is not set: this worker is not inside a PBS job',
+        );
       }
       return { kind: 'PBS', jobId: pbs };
     case 'slurm':
       if (slurm === undefined) {
-        throw new HqError('HQ_INVALID_ARGUMENT', 'SLURM_JOB_ID is not set: this worker is not inside a Slurm job');
+        throw new HqError(
+          'HQ_INVALID_ARGUMENT',
+          'SLURM_JOB_ID is not set: this worker is not inside a Slurm job',
+        );
       }
       return { kind: 'SLURM', jobId: slurm };
     default:
@@ -92,7 +98,10 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
       );
     }
   } else if (opts.cpus !== undefined) {
-    throw new HqError('HQ_INVALID_ARGUMENT', 'Parameters --cpus and --resource cpus=... cannot be combined');
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      'Parameters --cpus and --resource cpus=... cannot be combined',
+    );
   }
   if (opts.hyperThreading === false) {
     const cpus = items.find((i) => i.name === 'cpus')!;
@@ -106,12 +115,16 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
   });
   const minUtilization = Number(opts.minUtilization);
   if (!(minUtilization >= 0 && minUtilization <= 1)) {
-    throw new HqError('HQ_INVALID_ARGUMENT', `Invalid value '${opts.minUtilization}' for --min-utilization: expected 0.0 to 1.0`);
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `Invalid value '${opts.minUtilization}' for --min-utilization: expected 0.0 to 1.0`,
+    );
   }
   const workDir = path.resolve(
     opts.workDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hq-worker')), 'work'),
   );
-  const overview = opts.overviewInterval === undefined ? null : parseDuration(opts.overviewInterval);
+  const overview =
+    opts.overviewInterval === undefined ? null : parseDuration(opts.overviewInterval);
   const { Worker } = await import('../worker/worker.js');
   const worker = new Worker({
     serverDir: ctx.serverDir,
@@ -148,7 +161,10 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
 
 async function withSession<T>(
   cmd: Command,
-  f: (session: Awaited<ReturnType<typeof openSession>>, ctx: ReturnType<typeof makeContext>) => Promise<T>,
+  f: (
+    session: Awaited<ReturnType<typeof openSession>>,
+    ctx: ReturnType<typeof makeContext>,
+  ) => Promise<T>,
 ): Promise<T> {
   const ctx = makeContext(cmd);
   const session = await openSession(ctx.serverDir);
@@ -279,7 +295,9 @@ export function workerCommand(run: (f: () => Promise<number> | number) => void):
       .option('--heartbeat <HEARTBEAT>', 'Heartbeat interval', '8s')
       .option('--time-limit <TIME_LIMIT>', 'Stop the worker after this time')
       .addOption(
-        new Option('--manager <MANAGER>', 'Manager type').choices(['detect', 'none', 'pbs', 'slurm']).default('detect'),
+        new Option('--manager <MANAGER>', 'Manager type')
+          .choices(['detect', 'none', 'pbs', 'slurm'])
+          .default('detect'),
       )
       .option('--hostname <HOSTNAME>', 'Overwrite the worker hostname')
       .addOption(
@@ -295,7 +313,12 @@ export function workerCommand(run: (f: () => Promise<number> | number) => void):
     withGlobals(new Command('list'))
       .description('Display information about workers')
       .option('--all', 'Display all workers, including offline ones')
-      .addOption(new Option('--filter <FILTER>', 'Only workers in this state').choices(['running', 'offline']))
+      .addOption(
+        new Option('--filter <FILTER>', 'Only workers in this state').choices([
+          'running',
+          'offline',
+        ]),
+      )
       .action((opts: { all?: boolean; filter?: string }, cmd: Command) =>
         run(() => workerList(opts, cmd)),
       ),
@@ -329,6 +352,21 @@ export function workerCommand(run: (f: () => Promise<number> | number) => void):
       .description('Show the hardware a worker would detect on this machine')
       .option('--no-hyper-threading', 'Ignore hyper-threading')
       .action((opts: { hyperThreading?: boolean }, cmd: Command) => run(() => hwdetect(opts, cmd))),
+  );
+  worker.addCommand(
+    withGlobals(new Command('deploy-ssh'))
+      .description('Start workers on the hosts of a host file through ssh')
+      .option('--show-output', 'Show the output of the workers')
+      .argument('<HOSTFILE>')
+      .argument('[WORKER_START_ARGS...]')
+      .passThroughOptions()
+      .action((hostFile: string, args: string[], opts: { showOutput?: boolean }, cmd: Command) =>
+        run(async () => {
+          makeContext(cmd);
+          const { deploySsh } = await import('./deploy-ssh.js');
+          return deploySsh(hostFile, args, opts.showOutput === true);
+        }),
+      ),
   );
   return worker;
 }

@@ -29,7 +29,13 @@ export class ClientSession {
     this.connection = connection;
     this.access = access;
     connection.listen((raw) => {
-      const m = raw as { op?: unknown; reqId?: unknown; ok?: unknown; data?: unknown; error?: unknown };
+      const m = raw as {
+        op?: unknown;
+        reqId?: unknown;
+        ok?: unknown;
+        data?: unknown;
+        error?: unknown;
+      };
       if (m.op !== 'response' || typeof m.reqId !== 'number') {
         return;
       }
@@ -54,11 +60,13 @@ export class ClientSession {
 
   call<K extends ClientOp>(op: K, req: ClientRpc[K]['req']): Promise<ClientRpc[K]['res']> {
     if (this.connection.isClosed) {
-      return Promise.reject(new HqError('HQ_CONNECTION', 'The connection to the server was closed'));
+      return Promise.reject(
+        new HqError('HQ_CONNECTION', 'The connection to the server was closed'),
+      );
     }
     const reqId = this.nextReqId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(reqId, { resolve: resolve as (d: unknown) => void, reject });
+      this.pending.set(reqId, { resolve: resolve, reject });
       this.connection.send({ ...req, op, reqId });
     });
   }

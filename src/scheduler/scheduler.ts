@@ -196,7 +196,11 @@ export class Scheduler {
   }
 
   /** What the request takes from `worker` if it fits in its free resources, else null. */
-  private fit(worker: SchedWorker, request: TaskRequest, nowMs: number): Map<string, number> | null {
+  private fit(
+    worker: SchedWorker,
+    request: TaskRequest,
+    nowMs: number,
+  ): Map<string, number> | null {
     if (request.minTimeMs > 0 && worker.endsAtMs !== null) {
       if (worker.endsAtMs - nowMs < request.minTimeMs) {
         return null;

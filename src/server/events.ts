@@ -3,7 +3,12 @@
  * so that a journal (a later feature) can persist them and a restarted server can replay them.
  * Today the sink only feeds debug logging and `hq server debug-dump`.
  */
-import type { ArraySubmit, TaskRef, WorkerConfiguration, WorkerLostReason } from '../transport/messages.js';
+import type {
+  ArraySubmit,
+  TaskRef,
+  WorkerConfiguration,
+  WorkerLostReason,
+} from '../transport/messages.js';
 
 export type ServerEvent =
   | { type: 'server-start'; serverUid: string }

@@ -128,7 +128,8 @@ export class HqServer {
       role: 'client',
       key: this.config.clientKey,
       onConnection: (c) => this.onClientConnection(c),
-      onRefused: (reason, remote) => log.warn(`client connection from ${remote} refused: ${reason}`),
+      onRefused: (reason, remote) =>
+        log.warn(`client connection from ${remote} refused: ${reason}`),
     });
     this.listeners.push(clientServer);
     const workerServer = await listen({
@@ -137,7 +138,8 @@ export class HqServer {
       role: 'worker',
       key: this.config.workerKey,
       onConnection: (c) => this.onWorkerConnection(c),
-      onRefused: (reason, remote) => log.warn(`worker connection from ${remote} refused: ${reason}`),
+      onRefused: (reason, remote) =>
+        log.warn(`worker connection from ${remote} refused: ${reason}`),
     });
     this.listeners.push(workerServer);
     const port = (s: tls.Server): number => {
@@ -297,7 +299,9 @@ export class HqServer {
   }
 
   private selectJobs(selector: IdSelector): { found: JobRecord[]; missing: number[] } {
-    return this.selectIds(selector, this.jobs, () => (this.jobs.size ? this.nextJobId - 1 : undefined));
+    return this.selectIds(selector, this.jobs, () =>
+      this.jobs.size ? this.nextJobId - 1 : undefined,
+    );
   }
 
   private selectWorkers(selector: IdSelector): { found: WorkerRecord[]; missing: number[] } {
@@ -365,7 +369,13 @@ export class HqServer {
       submittedAt: Date.now(),
       completedAt: null,
     };
-    this.emit({ type: 'job-created', job: jobId, name: job.name, maxFails: job.maxFails, submit: array });
+    this.emit({
+      type: 'job-created',
+      job: jobId,
+      name: job.name,
+      maxFails: job.maxFails,
+      submit: array,
+    });
     const priority = array.taskDesc.priority;
     ids.forEach((taskId, index) => {
       job.tasks.set(taskId, {
@@ -388,10 +398,7 @@ export class HqServer {
     return { jobId, nTasks: ids.length };
   }
 
-  private cancelJobs(
-    selector: IdSelector,
-    reason: string | null,
-  ): ClientRpc['job-cancel']['res'] {
+  private cancelJobs(selector: IdSelector, reason: string | null): ClientRpc['job-cancel']['res'] {
     const { found, missing } =
       selector.kind === 'all'
         ? {
@@ -667,7 +674,11 @@ export class HqServer {
       const desc = job.submits[record.submit]!.taskDesc;
       const ref = { jobId: job.id, taskId: record.id, instance: record.instance };
       if (desc.crashLimit === 'never-restart') {
-        this.failTask(job, record, 'Task was running on a lost worker while never restart flag was set.');
+        this.failTask(
+          job,
+          record,
+          'Task was running on a lost worker while never restart flag was set.',
+        );
       } else if (
         isFailure &&
         typeof desc.crashLimit === 'number' &&
@@ -815,7 +826,10 @@ export class HqServer {
     if (assignments.length === 0) {
       return;
     }
-    const batches = new Map<number, { shared: WorkerTaskShared[]; index: Map<string, number>; tasks: ComputeTask[] }>();
+    const batches = new Map<
+      number,
+      { shared: WorkerTaskShared[]; index: Map<string, number>; tasks: ComputeTask[] }
+    >();
     for (const a of assignments) {
       const job = this.jobs.get(a.jobId)!;
       const task = job.tasks.get(a.taskId)!;

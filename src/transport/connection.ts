@@ -5,7 +5,7 @@
  * its own role and checks the key of that role, so a wrong key or a worker key used on the
  * client port fails the TLS handshake before a single application byte is read.
  */
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { HqError, errorMessage } from '../common/errors.js';
 import { FrameDecoder, encodeFrame } from './framing.js';
@@ -151,7 +151,7 @@ export function connect(
       host,
       port,
       minVersion: 'TLSv1.3',
-        checkServerIdentity: () => undefined,
+      checkServerIdentity: () => undefined,
       pskCallback: () => ({ psk: key, identity: identityOf(role) }),
     });
     const timer = setTimeout(() => {

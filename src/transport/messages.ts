@@ -25,18 +25,10 @@ export const PROTOCOL_VERSION = 1;
 
 export type TaskState = 'waiting' | 'running' | 'finished' | 'failed' | 'canceled' | 'aborted';
 export type JobStatus =
-  | 'waiting'
-  | 'running'
-  | 'finished'
-  | 'failed'
-  | 'canceled'
-  | 'aborted'
-  | 'opened';
+  'waiting' | 'running' | 'finished' | 'failed' | 'canceled' | 'aborted' | 'opened';
 
 export type StdioDef =
-  | { kind: 'file'; path: string; rmIfFinished: boolean }
-  | { kind: 'null' }
-  | { kind: 'pipe' };
+  { kind: 'file'; path: string; rmIfFinished: boolean } | { kind: 'null' } | { kind: 'pipe' };
 
 export type CrashLimit = number | 'never-restart' | 'unlimited';
 export type PinMode = 'taskset' | 'omp';
@@ -125,11 +117,7 @@ export interface WorkerConfiguration {
 }
 
 export type WorkerLostReason =
-  | 'stopped'
-  | 'connection-lost'
-  | 'heartbeat-lost'
-  | 'idle-timeout'
-  | 'time-limit';
+  'stopped' | 'connection-lost' | 'heartbeat-lost' | 'idle-timeout' | 'time-limit';
 
 export interface WorkerInfo {
   id: number;
@@ -180,7 +168,10 @@ export interface ClientRpc {
     res: { finished: number; failed: number; canceled: number; invalid: number; jobs: number[] };
   };
   'worker-list': { req: Record<never, never>; res: WorkerInfo[] };
-  'worker-info': { req: { selector: IdSelector }; res: { workers: WorkerInfo[]; missing: number[] } };
+  'worker-info': {
+    req: { selector: IdSelector };
+    res: { workers: WorkerInfo[]; missing: number[] };
+  };
   'worker-stop': {
     req: { selector: IdSelector };
     res: { results: { workerId: number; result: 'stopped' | 'not-found' | 'already-stopped' }[] };

@@ -28,7 +28,12 @@ type Pool = IndexedPool | SumPool;
 
 export interface Allocation {
   /** Per resource: the labels given (indexed pools) and the amount taken. */
-  entries: { name: string; labels: string[] | null; taken: { index: number; amount: number }[]; amount: number }[];
+  entries: {
+    name: string;
+    labels: string[] | null;
+    taken: { index: number; amount: number }[];
+    amount: number;
+  }[];
 }
 
 function labelsOf(item: ResourceDescriptorItem): string[] {

@@ -174,7 +174,9 @@ export class Worker {
       }, REGISTER_TIMEOUT_MS);
       const onClose = (): void => {
         clearTimeout(timer);
-        reject(new HqError('HQ_CONNECTION', 'The server closed the connection during registration'));
+        reject(
+          new HqError('HQ_CONNECTION', 'The server closed the connection during registration'),
+        );
       };
       connection.onClose(onClose);
       connection.listen((raw) => {
@@ -190,7 +192,12 @@ export class Worker {
         this.options.onRegistered(m.workerId, configuration, Date.now());
         resolve();
       });
-      connection.send({ op: 'register', protocol: PROTOCOL_VERSION, version: VERSION, configuration });
+      connection.send({
+        op: 'register',
+        protocol: PROTOCOL_VERSION,
+        version: VERSION,
+        configuration,
+      });
     });
   }
 
