@@ -4,7 +4,7 @@ import { HqError } from '../common/errors.js';
 import { parseIdSelector, parseIdSet } from '../common/id-set.js';
 import { logger } from '../common/log.js';
 import { openSession, type ClientSession } from '../client/session.js';
-import type { JobStatus, TaskState } from '../transport/messages.js';
+import type { JobStatus } from '../transport/messages.js';
 import { makeContext, withGlobals, type CommandContext } from './context.js';
 import { printJson } from './output.js';
 import {
@@ -145,7 +145,12 @@ async function jobWait(selectorText: string, cmd: Command): Promise<number> {
   });
 }
 
-async function taskInfo(jobText: string, tasksText: string, cmd: Command): Promise<number> {
+async function taskInfo(
+  jobText: string,
+  tasksText: string,
+  opts: { verbose?: boolean },
+  cmd: Command,
+): Promise<number> {
   const selector = parseIdSelector(jobText, { last: true });
   const taskIds = new Set(parseIdSet(tasksText));
   return withSession(cmd, async (session, ctx) => {
@@ -160,14 +165,21 @@ async function taskInfo(jobText: string, tasksText: string, cmd: Command): Promi
         log.warn(`Task ${id} not found`);
       }
     }
-    printTaskInfo(ctx, job, tasks, await workerNames(session), session.access.server_uid ?? '');
+    printTaskInfo(
+      ctx,
+      job,
+      tasks,
+      await workerNames(session),
+      session.access.server_uid ?? '',
+      opts.verbose === true,
+    );
     return 0;
   });
 }
 
 async function taskList(
   jobText: string,
-  opts: { tasks?: string; taskStatus?: string },
+  opts: { tasks?: string; taskStatus?: string; verbose?: boolean },
   cmd: Command,
 ): Promise<number> {
   const selector = parseIdSelector(jobText, { last: true });
@@ -190,15 +202,18 @@ async function taskList(
       printJson(out);
       return 0;
     }
-    for (const job of jobs) {
-      const tasks = job.tasks.filter(
-        (t) =>
-          (wanted === null || wanted.has(t.id)) &&
-          (states === null || states.has(t.state)),
-      );
-      const { renderTaskList } = await import('./task-list.js');
-      renderTaskList(ctx, job, tasks, names);
-    }
+    const { renderTaskList } = await import('./task-list.js');
+    renderTaskList(
+      ctx,
+      jobs.map((job) => ({
+        job,
+        tasks: job.tasks.filter(
+          (t) => (wanted === null || wanted.has(t.id)) && (states === null || states.has(t.state)),
+        ),
+      })),
+      names,
+      opts.verbose === true,
+    );
     return 0;
   });
 }
@@ -249,8 +264,8 @@ export function taskCommand(run: (f: () => Promise<number> | number) => void): C
       .argument('<JOB>')
       .argument('<TASKS>')
       .option('-v, --verbose', 'Show more details')
-      .action((job: string, tasks: string, _o: unknown, cmd: Command) =>
-        run(() => taskInfo(job, tasks, cmd)),
+      .action((job: string, tasks: string, o: { verbose?: boolean }, cmd: Command) =>
+        run(() => taskInfo(job, tasks, o, cmd)),
       ),
   );
   task.addCommand(

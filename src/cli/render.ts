@@ -22,6 +22,9 @@ import type {
   WorkerInfo,
 } from '../transport/messages.js';
 import { jobStatus } from '../server/state.js';
+import { logger } from '../common/log.js';
+
+const log = logger('hq::client');
 import {
   float,
   jsonDate,
@@ -375,13 +378,30 @@ function stdioText(def: StdioDef): string {
 }
 
 function crashLimitText(limit: TaskDesc['crashLimit']): string {
-  if (limit === 'never-restart') {
-    return 'Never restart';
-  }
-  if (limit === 'unlimited') {
-    return 'Unlimited';
-  }
   return String(limit);
+}
+
+/** `%d.%m.%Y %H:%M:%S` in local time, as upstream prints task start and end. */
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${p(d.getDate())}.${p(d.getMonth() + 1)}.${d.getFullYear()} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** Cuts an error to `max` characters plus `...` (upstream cuts at `len >= max`). */
+export function truncateError(error: string, max: number): { text: string; truncated: boolean } {
+  const chars = [...error];
+  if (chars.length >= max) {
+    return { text: `${chars.slice(0, max).join('')}...`, truncated: true };
+  }
+  return { text: error, truncated: false };
+}
+
+export function taskMakespan(t: TaskInfo): string {
+  if (t.startedAt === null) {
+    return '';
+  }
+  return formatHumanDuration((t.finishedAt ?? Date.now()) - t.startedAt);
 }
 
 export type WorkerNames = Map<number, string>;
@@ -584,6 +604,7 @@ export function printTaskInfo(
   tasks: TaskInfo[],
   names: WorkerNames,
   serverUid: string,
+  verbose: boolean,
 ): void {
   if (ctx.mode === 'json') {
     printJson(tasks.map((t) => taskToJson(t, taskPaths(job, t, serverUid))));
@@ -595,39 +616,49 @@ export function printTaskInfo(
     }
     return;
   }
-  tasks.forEach((t, i) => {
-    if (i > 0) {
-      printLine('');
-    }
+  let truncated = false;
+  for (const t of tasks) {
     const paths = taskPaths(job, t, serverUid);
     const desc = job.submits[0]?.taskDesc;
+    let error: Cell = '';
+    if (t.state === 'failed') {
+      const e = verbose
+        ? { text: t.error ?? '', truncated: false }
+        : truncateError(t.error ?? '', 237);
+      truncated ||= e.truncated;
+      error = { text: e.text, style: { color: 'red' } };
+    }
+    const env = desc
+      ? Object.entries(desc.program.env)
+          .filter(([k]) => !k.startsWith('HQ_'))
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([k, v]) => `${k}=${v}`)
+          .join('\n')
+      : '';
     const rows: Cell[][] = [
       [bold('Task ID'), String(t.id)],
       [bold('State'), statusCell(t.state)],
       [bold('Command'), desc ? desc.program.args.join('\n') : ''],
-      [
-        bold('Environment'),
-        desc
-          ? Object.entries(desc.program.env)
-              .map(([k, v]) => `${k}=${v}`)
-              .join('\n')
-          : '',
-      ],
+      [bold('Environment'), env],
       [bold('Worker'), t.startedAt === null ? '' : workersText(t.workers, names)],
-      [bold('Start'), t.startedAt === null ? '' : tableDate(t.startedAt)],
-      [bold('End'), t.finishedAt === null ? '' : tableDate(t.finishedAt)],
-      [
-        bold('Makespan'),
-        t.startedAt === null ? '' : formatHumanDuration((t.finishedAt ?? Date.now()) - t.startedAt),
-      ],
-      [bold('Resources'), desc ? formatResourceVariants(desc.resources) : ''],
-      [bold('Crash count'), '0'],
-      [bold('Time limit'), durationOrNone(desc?.timeLimitMs ?? null)],
-      [bold('Working directory'), paths?.cwd ?? ''],
+      [bold('Start'), t.startedAt === null ? '' : localTime(t.startedAt)],
+      [bold('End'), t.finishedAt === null || t.startedAt === null ? '' : localTime(t.finishedAt)],
+      [bold('Makespan'), taskMakespan(t)],
+      [bold('Workdir'), paths?.cwd ?? ''],
       [bold('Stdout'), paths?.stdout ?? '<None>'],
       [bold('Stderr'), paths?.stderr ?? '<None>'],
-      [bold('Error'), t.error ?? ''],
+      [bold('Time limit'), durationOrNone(desc?.timeLimitMs ?? null)],
+      [bold('Resources'), desc ? formatResourceVariants(desc.resources) : ''],
+      [bold('Priority'), String(desc?.priority ?? 0)],
+      [bold('Pin'), desc?.pinMode ?? 'none'],
+      [bold('Task dir'), desc?.taskDir ? 'yes' : 'no'],
+      [bold('Crash limit'), desc ? crashLimitText(desc.crashLimit) : ''],
+      [bold('Dependencies'), ''],
+      [bold('Error'), error],
     ];
     writeOut(renderVerticalTable(rows, ctx.colors));
-  });
+  }
+  if (truncated) {
+    log.info('An error message(s) was truncated. Use -v to display the full error(s).');
+  }
 }

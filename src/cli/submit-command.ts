@@ -1,13 +1,13 @@
 /** `hq submit` / `hq job submit`: builds one array job from the command line. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Command} from 'commander';
-import { Option } from 'commander';
+import { Command, Option } from 'commander';
 import { parseDuration } from '../common/duration.js';
 import { HqError } from '../common/errors.js';
 import { idRangesCount, parseIdRanges, type IdRange } from '../common/id-set.js';
 import { logger } from '../common/log.js';
 import { unknownPlaceholders } from '../common/placeholders.js';
+import { parseDirectives, readDirectivesFile, type ScriptMetadata } from '../common/directives.js';
 import {
   parseAllocRequest,
   parseResourceRequest,
@@ -272,11 +272,21 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-export async function submit(args: string[], opts: SubmitOpts, cmd: Command): Promise<number> {
+export async function submit(
+  cliArgs: string[],
+  cliOpts: SubmitOpts,
+  cmd: Command,
+): Promise<number> {
   const ctx = makeContext(cmd);
-  if (args.length === 0) {
+  if (cliArgs.length === 0) {
     throw new HqError('HQ_INVALID_ARGUMENT', 'No command was given to submit');
   }
+  let stdin: Uint8Array | null = null;
+  if (cliOpts.stdin) {
+    printLine('Reading data from stdin. In the interactive mode press Ctrl-D to submit.');
+    stdin = await readStdin();
+  }
+  const { args, opts } = applyDirectives(cliArgs, cliOpts, stdin);
   if (opts.stream !== undefined) {
     throw new HqError('HQ_INVALID_ARGUMENT', '--stream is not supported yet by this version of hq');
   }
@@ -292,11 +302,6 @@ export async function submit(args: string[], opts: SubmitOpts, cmd: Command): Pr
   }
   const maxFails =
     opts.maxFails === undefined ? null : parseIntOption('--max-fails <MAX_FAILS>', opts.maxFails);
-  let stdin: Uint8Array | null = null;
-  if (opts.stdin) {
-    printLine('Reading data from stdin. In the interactive mode press Ctrl-D to submit.');
-    stdin = await readStdin();
-  }
   const desc = buildTaskDesc(opts, args, stdin);
   const { ids, entries } = idsAndEntries(opts);
   const nTasks = idRangesCount(ids);
@@ -329,12 +334,9 @@ export async function submit(args: string[], opts: SubmitOpts, cmd: Command): Pr
   return 0;
 }
 
-/** Adds the submit flags and the trailing command to `cmd`. */
-export function defineSubmit(cmd: Command, run: (f: () => Promise<number>) => void): Command {
-  return withGlobals(cmd)
-    .description('Submit a job to HyperQueue')
-    .argument('<COMMANDS...>', 'Command that should be executed by each task')
-    .passThroughOptions()
+/** The flags that describe tasks; `#HQ` directives accept exactly these. */
+function addTaskOptions(cmd: Command): Command {
+  return cmd
     .option('--name <NAME>', 'Name of the job')
     .option('--max-fails <MAX_FAILS>', 'Maximal number of failed tasks before the rest is aborted')
     .option('--nodes <NODES>', 'Number of nodes; 0 = a single-node task')
@@ -365,7 +367,86 @@ export function defineSubmit(cmd: Command, run: (f: () => Promise<number>) => vo
     .option(
       '--crash-limit <CRASH_LIMIT>',
       'How many worker losses a task survives (or never-restart, unlimited)',
-    )
+    );
+}
+
+const ARRAY_KEYS = ['array', 'eachLine', 'fromJson'] as const;
+
+/** Merges `#HQ` directive options under the command line's: the command line wins. */
+function mergeDirectives(cli: SubmitOpts, directives: SubmitOpts): SubmitOpts {
+  const merged: SubmitOpts = { ...cli };
+  const cliHasArray = ARRAY_KEYS.some((k) => cli[k] !== undefined);
+  for (const [key, value] of Object.entries(directives) as [keyof SubmitOpts, unknown][]) {
+    if (value === undefined) {
+      continue;
+    }
+    if (key === 'env' || key === 'resource') {
+      merged[key] = [...(directives[key] ?? []), ...(cli[key] ?? [])];
+    } else if (key === 'taskDir') {
+      merged.taskDir = cli.taskDir === true || directives.taskDir === true;
+    } else if ((ARRAY_KEYS as readonly string[]).includes(key)) {
+      if (!cliHasArray) {
+        (merged as Record<string, unknown>)[key] = value;
+      }
+    } else if (cli[key] === undefined) {
+      (merged as Record<string, unknown>)[key] = value;
+    }
+  }
+  return merged;
+}
+
+function parseDirectiveArgs(args: string[]): SubmitOpts {
+  const cmd = addTaskOptions(new Command('#HQ'))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+    .allowExcessArguments(false);
+  try {
+    cmd.parse(args, { from: 'user' });
+  } catch (e) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `You have used invalid parameter(s) after a #HQ directive. ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  return cmd.opts<SubmitOpts>();
+}
+
+/** Applies `--directives`: reads `#HQ` lines and the shebang of the script being submitted. */
+export function applyDirectives(
+  args: string[],
+  opts: SubmitOpts,
+  stdin: Uint8Array | null,
+): { args: string[]; opts: SubmitOpts } {
+  const mode = opts.directives ?? 'auto';
+  const script = args[0]!;
+  let meta: ScriptMetadata | null = null;
+  if ((mode === 'auto' && script.endsWith('.sh')) || mode === 'file') {
+    meta = readDirectivesFile(script);
+  } else if (mode === 'stdin') {
+    if (stdin === null) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        'You have to use `--stdin` when using `--directives=stdin`',
+      );
+    }
+    meta = parseDirectives(Buffer.from(stdin).toString('utf8'));
+  }
+  if (meta === null) {
+    return { args, opts };
+  }
+  const withShebang = meta.shebang !== null && stdin === null ? [...meta.shebang, ...args] : args;
+  const merged = meta.args.length > 0 ? mergeDirectives(opts, parseDirectiveArgs(meta.args)) : opts;
+  return { args: withShebang, opts: merged };
+}
+
+/** Adds the submit flags and the trailing command to `cmd`. */
+export function defineSubmit(cmd: Command, run: (f: () => Promise<number>) => void): Command {
+  return addTaskOptions(
+    withGlobals(cmd)
+      .description('Submit a job to HyperQueue')
+      .argument('<COMMANDS...>', 'Command that should be executed by each task')
+      .passThroughOptions(),
+  )
     .option('--job <JOB>', 'Attach the tasks to an open job')
     .addOption(new Option('--wait', 'Wait for the job to finish').conflicts('progress'))
     .option('--progress', 'Show a progress bar while waiting')
