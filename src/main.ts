@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { HqError, errorMessage } from './common/errors.js';
 import { VERSION } from './common/version.js';
-import { withGlobals } from './cli/context.js';
+import { clapStyle, withGlobals } from './cli/context.js';
 import { printJson } from './cli/output.js';
 import { jobCommand, taskCommand } from './cli/job-commands.js';
 import { serverCommand } from './cli/server-commands.js';
@@ -20,17 +20,6 @@ function wantsJson(argv: string[]): boolean {
     }
   }
   return process.env['HQ_OUTPUT_MODE'] === 'json';
-}
-
-/** Upstream's clap wording for the errors users and scripts match on. */
-function clapStyle(message: string): string {
-  return message
-    .replace(/^error: unknown option '([^']*)'/, "error: unexpected argument '$1' found")
-    .replace(/^error: too many arguments.*/, 'error: unexpected argument found')
-    .replace(
-      /^error: option '([^']*)' argument missing/,
-      "error: a value is required for '$1' but none was supplied",
-    );
 }
 
 function reportError(error: unknown, json: boolean): void {

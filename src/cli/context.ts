@@ -56,6 +56,17 @@ export function makeContext(cmd: Command): CommandContext {
   return { mode, colors, debug, serverDir: resolveServerDir(o.serverDir) };
 }
 
+/** Upstream's clap wording for the parse errors users and scripts match on. */
+export function clapStyle(message: string): string {
+  return message
+    .replace(/^error: unknown option '([^'=]*)(=[^']*)?'/, "error: unexpected argument '$1' found")
+    .replace(/^error: too many arguments.*/, 'error: unexpected argument found')
+    .replace(
+      /^error: option '([^']*)' argument missing/,
+      "error: a value is required for '$1' but none was supplied",
+    );
+}
+
 export function parseIntOption(name: string, text: string, min = 0, max = 2 ** 32 - 1): number {
   const clean = text.replaceAll('_', '');
   if (!/^[+-]?\d+$/.test(clean)) {

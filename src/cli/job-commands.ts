@@ -1,17 +1,18 @@
 /** `hq job ...` and `hq task ...` */
 import { Command, Option } from 'commander';
 import { HqError } from '../common/errors.js';
-import { parseIdSelector, parseIdSet } from '../common/id-set.js';
+import { formatIdSet, parseIdSelector, parseIdSet } from '../common/id-set.js';
 import { logger } from '../common/log.js';
 import { openSession, type ClientSession } from '../client/session.js';
-import type { JobStatus } from '../transport/messages.js';
-import { makeContext, withGlobals, type CommandContext } from './context.js';
-import { printJson } from './output.js';
+import type { JobStatus, TaskState } from '../transport/messages.js';
+import { makeContext, parseIntOption, withGlobals, type CommandContext } from './context.js';
+import { printJson, printLine, writeOut } from './output.js';
 import {
   infoStatus,
   printJobDetails,
   printJobList,
   printTaskInfo,
+  taskPaths,
   type WorkerNames,
 } from './render.js';
 import { defineSubmit } from './submit-command.js';
@@ -115,13 +116,13 @@ async function jobCancel(
     }
     for (const r of results) {
       if (r.alreadyFinished === null) {
-        log.error(`Canceling job ${r.jobId} failed: job not found`);
+        log.error(`Canceling job ${r.jobId} failed; job not found`);
       } else if (r.canceled > 0) {
         log.info(
           `Job ${r.jobId} canceled (${r.canceled} tasks canceled, ${r.alreadyFinished} tasks already finished)`,
         );
       } else {
-        log.error(`Canceling job ${r.jobId} failed: job is already finished`);
+        log.error(`Canceling job ${r.jobId} failed; all tasks are already finished`);
       }
     }
     if (ctx.mode === 'json') {
@@ -131,10 +132,17 @@ async function jobCancel(
   });
 }
 
-async function jobWait(selectorText: string, cmd: Command): Promise<number> {
+async function jobWait(
+  selectorText: string,
+  opts: { withoutClose?: boolean },
+  cmd: Command,
+): Promise<number> {
   const selector = parseIdSelector(selectorText, { all: true, last: true });
   return withSession(cmd, async (session, ctx) => {
-    const res = await session.call('wait-jobs', { selector });
+    const res = await session.call('wait-jobs', {
+      selector,
+      withoutClose: opts.withoutClose === true,
+    });
     if (res.invalid > 0 && selector.kind === 'ids') {
       log.warn(`${res.invalid} ${res.invalid === 1 ? 'job was' : 'jobs were'} not found`);
     }
@@ -218,6 +226,250 @@ async function taskList(
   });
 }
 
+const TASK_STATES: TaskState[] = [
+  'waiting',
+  'running',
+  'finished',
+  'failed',
+  'canceled',
+  'aborted',
+];
+
+function parseTaskStates(text: string, flag: string): Set<TaskState> {
+  const out = new Set<TaskState>();
+  for (const part of text.split(',')) {
+    const s = part.trim().toLowerCase() as TaskState;
+    if (!TASK_STATES.includes(s)) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `invalid value '${part}' for '${flag}': expected one of ${TASK_STATES.join(', ')}`,
+      );
+    }
+    out.add(s);
+  }
+  return out;
+}
+
+async function jobOpen(o: { name?: string; maxFails?: string }, cmd: Command): Promise<number> {
+  const maxFails =
+    o.maxFails === undefined ? null : parseIntOption('--max-fails <MAX_FAILS>', o.maxFails);
+  const name = o.name ?? 'job';
+  if (name.includes('\n') || name.includes('\t')) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'The job name must not contain a newline or a tab');
+  }
+  return withSession(cmd, async (session, ctx) => {
+    const { jobId } = await session.call('job-open', { name, maxFails });
+    if (ctx.mode === 'json') {
+      printJson({ id: jobId });
+    } else if (ctx.mode === 'quiet') {
+      printLine(String(jobId));
+    } else {
+      printLine(`Job ${jobId} is open.`);
+    }
+    return 0;
+  });
+}
+
+async function jobClose(selectorText: string, cmd: Command): Promise<number> {
+  const selector = parseIdSelector(selectorText, { all: true, last: true });
+  return withSession(cmd, async (session, ctx) => {
+    const { results } = await session.call('job-close', { selector });
+    results.sort((a, b) => a.jobId - b.jobId);
+    if (results.length === 0) {
+      log.info('There is nothing to close');
+    }
+    for (const r of results) {
+      if (r.result === 'closed') {
+        log.info(`Job ${r.jobId} closed`);
+      } else if (r.result === 'not-found') {
+        log.error(`Closing job ${r.jobId} failed; job not found`);
+      } else {
+        log.error(`Closing job ${r.jobId} failed; job is already closed`);
+      }
+    }
+    if (ctx.mode === 'json') {
+      printJson({});
+    }
+    return 0;
+  });
+}
+
+async function jobForget(
+  selectorText: string,
+  o: { filter: string },
+  cmd: Command,
+): Promise<number> {
+  const selector = parseIdSelector(selectorText, { all: true, last: true });
+  const states = [...parseStates(o.filter)].filter((s) =>
+    ['finished', 'failed', 'aborted', 'canceled'].includes(s),
+  ) as JobStatus[];
+  return withSession(cmd, async (session, ctx) => {
+    const { forgotten, ignored } = await session.call('job-forget', { selector, states });
+    let message = `${forgotten} ${forgotten === 1 ? 'job' : 'jobs'} were forgotten`;
+    if (ignored > 0) {
+      message += `, ${ignored} were ignored due to wrong state or invalid ID`;
+    }
+    log.info(message);
+    if (ctx.mode === 'json') {
+      printJson({});
+    }
+    return 0;
+  });
+}
+
+const SUMMARY_ORDER: JobStatus[] = [
+  'running',
+  'waiting',
+  'finished',
+  'failed',
+  'aborted',
+  'canceled',
+];
+
+async function jobSummary(cmd: Command): Promise<number> {
+  return withSession(cmd, async (session, ctx) => {
+    const jobs = await session.call('job-list', {});
+    const counts = new Map<JobStatus, number>();
+    for (const j of jobs) {
+      const s = infoStatus(j);
+      counts.set(s, (counts.get(s) ?? 0) + 1);
+    }
+    const order: JobStatus[] = counts.has('opened') ? [...SUMMARY_ORDER, 'opened'] : SUMMARY_ORDER;
+    const title = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+    if (ctx.mode === 'json') {
+      printJson(Object.fromEntries(order.map((s) => [title(s), counts.get(s) ?? 0])));
+    } else if (ctx.mode === 'quiet') {
+      for (const s of order) {
+        printLine(`${s.toUpperCase()} ${counts.get(s) ?? 0}`);
+      }
+    } else {
+      const { renderHorizontalTable } = await import('./table.js');
+      writeOut(
+        renderHorizontalTable(
+          [
+            { text: 'Status', style: { bold: true } },
+            { text: 'Count', style: { bold: true } },
+          ],
+          order.map((s) => [
+            s.toUpperCase(),
+            { text: String(counts.get(s) ?? 0), justify: 'right' },
+          ]),
+          ctx.colors,
+        ),
+      );
+    }
+    return 0;
+  });
+}
+
+async function jobTaskIds(
+  selectorText: string,
+  o: { filter?: string },
+  cmd: Command,
+): Promise<number> {
+  const selector = parseIdSelector(selectorText, { all: true, last: true });
+  const states = o.filter === undefined ? null : parseTaskStates(o.filter, '--filter <FILTER>');
+  return withSession(cmd, async (session, ctx) => {
+    const { jobs } = await session.call('job-info', { selector, withTasks: true });
+    const perJob = jobs.map((j) => ({
+      id: j.info.id,
+      ids: j.tasks.filter((t) => states === null || states.has(t.state)).map((t) => t.id),
+    }));
+    if (ctx.mode === 'json') {
+      printJson(Object.fromEntries(perJob.map((j) => [String(j.id), j.ids])));
+    } else if (perJob.length === 1) {
+      printLine(formatIdSet(perJob[0]!.ids));
+    } else {
+      for (const j of perJob) {
+        printLine(`${j.id}: ${formatIdSet(j.ids)}`);
+      }
+    }
+    return 0;
+  });
+}
+
+async function jobCat(
+  jobText: string,
+  stream: string,
+  o: { tasks?: string; taskStatus?: string; printTaskHeader?: boolean },
+  cmd: Command,
+): Promise<number> {
+  if (stream !== 'stdout' && stream !== 'stderr') {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `invalid value '${stream}' for '<STREAM>': expected stdout or stderr`,
+    );
+  }
+  const selector = parseIdSelector(jobText, { last: true });
+  const wanted = o.tasks === undefined ? null : parseIdSet(o.tasks);
+  const states =
+    o.taskStatus === undefined
+      ? null
+      : parseTaskStates(o.taskStatus, '--task-status <TASK_STATUS>');
+  return withSession(cmd, async (session, ctx) => {
+    if (ctx.mode === 'json') {
+      throw new HqError('HQ_INVALID_ARGUMENT', "JSON output mode doesn't support job cat");
+    }
+    const { jobs, missing } = await session.call('job-info', { selector, withTasks: true });
+    if (jobs.length === 0 && missing.length === 0) {
+      log.error('No jobs were found');
+    }
+    for (const id of missing) {
+      log.error(`Job ${id} was not found`);
+    }
+    const { readFileSync } = await import('node:fs');
+    for (const job of jobs) {
+      let tasks = job.tasks;
+      if (wanted !== null) {
+        const byId = new Map(tasks.map((t) => [t.id, t]));
+        tasks = [];
+        for (const id of wanted) {
+          const t = byId.get(id);
+          if (t === undefined) {
+            log.warn(`Task ${id} of job ${job.info.id} not found`);
+          } else {
+            tasks.push(t);
+          }
+        }
+      }
+      if (states !== null) {
+        tasks = tasks.filter((t) => states.has(t.state));
+      }
+      if (tasks.length === 0) {
+        log.warn(`No tasks were selected for job ${job.info.id}, there is nothing to print`);
+        continue;
+      }
+      for (const t of tasks) {
+        if (o.printTaskHeader) {
+          printLine(`# Job ${job.info.id}, task ${t.id}`);
+        }
+        const paths =
+          t.startedAt === null ? null : taskPaths(job, t, session.access.server_uid ?? '');
+        const file = paths === null ? null : stream === 'stdout' ? paths.stdout : paths.stderr;
+        if (file === null) {
+          log.warn(`Task ${t.id} has no \`${stream}\` stream associated with it`);
+          continue;
+        }
+        try {
+          writeOut(readFileSync(file, 'utf8'));
+        } catch (e) {
+          log.warn(`File at \`${file}\` cannot be opened: ${String(e)}`);
+        }
+      }
+    }
+    return 0;
+  });
+}
+
+async function jobProgress(selectorText: string, cmd: Command): Promise<number> {
+  const selector = parseIdSelector(selectorText, { all: true, last: true });
+  return withSession(cmd, async (session, ctx) => {
+    const { waitWithProgress } = await import('./progress.js');
+    await waitWithProgress(session, ctx, selector);
+    return 0;
+  });
+}
+
 export function jobCommand(run: (f: () => Promise<number> | number) => void): Command {
   const job = withGlobals(new Command('job')).description('Commands for managing jobs');
   job.addCommand(
@@ -250,9 +502,76 @@ export function jobCommand(run: (f: () => Promise<number> | number) => void): Co
       .description('Wait until jobs finish')
       .argument('<SELECTOR>')
       .option('--without-close', 'Do not wait for open jobs to be closed')
-      .action((sel: string, _o: unknown, cmd: Command) => run(() => jobWait(sel, cmd))),
+      .action((sel: string, o: { withoutClose?: boolean }, cmd: Command) =>
+        run(() => jobWait(sel, o, cmd)),
+      ),
   );
   job.addCommand(defineSubmit(new Command('submit'), run));
+  job.addCommand(
+    withGlobals(new Command('open'))
+      .description('Open a job that more tasks can be submitted into (`hq submit --job`)')
+      .option('--name <NAME>', 'Name of the job')
+      .option('--max-fails <MAX_FAILS>', 'Maximal number of failed tasks')
+      .action((o: { name?: string; maxFails?: string }, cmd: Command) =>
+        run(() => jobOpen(o, cmd)),
+      ),
+  );
+  job.addCommand(
+    withGlobals(new Command('close'))
+      .description('Close open jobs')
+      .argument('<SELECTOR>')
+      .action((sel: string, _o: unknown, cmd: Command) => run(() => jobClose(sel, cmd))),
+  );
+  job.addCommand(
+    withGlobals(new Command('forget'))
+      .description('Forget completed jobs to free memory on the server')
+      .argument('<SELECTOR>')
+      .option(
+        '--filter <FILTER>',
+        'Forget only jobs in these states',
+        'finished,failed,aborted,canceled',
+      )
+      .action((sel: string, o: { filter: string }, cmd: Command) =>
+        run(() => jobForget(sel, o, cmd)),
+      ),
+  );
+  job.addCommand(
+    withGlobals(new Command('summary'))
+      .description('Show the number of jobs in each state')
+      .action((_o: unknown, cmd: Command) => run(() => jobSummary(cmd))),
+  );
+  job.addCommand(
+    withGlobals(new Command('task-ids'))
+      .description('Print the task ids of jobs')
+      .argument('<SELECTOR>')
+      .option('--filter <FILTER>', 'Only tasks in these states')
+      .action((sel: string, o: { filter?: string }, cmd: Command) =>
+        run(() => jobTaskIds(sel, o, cmd)),
+      ),
+  );
+  job.addCommand(
+    withGlobals(new Command('cat'))
+      .description('Print the stdout or stderr of tasks')
+      .argument('<JOB>')
+      .argument('<STREAM>', 'stdout or stderr')
+      .option('--tasks <TASKS>', 'Only these tasks')
+      .option('--task-status <TASK_STATUS>', 'Only tasks in these states')
+      .option('--print-task-header', 'Print a header line before the output of each task')
+      .action(
+        (
+          jobText: string,
+          stream: string,
+          o: { tasks?: string; taskStatus?: string; printTaskHeader?: boolean },
+          cmd: Command,
+        ) => run(() => jobCat(jobText, stream, o, cmd)),
+      ),
+  );
+  job.addCommand(
+    withGlobals(new Command('progress'))
+      .description('Show the progress of jobs until they end')
+      .argument('<SELECTOR>')
+      .action((sel: string, _o: unknown, cmd: Command) => run(() => jobProgress(sel, cmd))),
+  );
   return job;
 }
 

@@ -3,7 +3,7 @@
  * it as upstream does: tables (cli), one sorted JSON value (json), or bare lines (quiet).
  */
 import { formatDuration, formatHumanDuration } from '../common/duration.js';
-import { formatIdSet } from '../common/id-set.js';
+import { formatIdSet, idRangesContain } from '../common/id-set.js';
 import {
   allocRequestToJson,
   descriptorToJson,
@@ -420,7 +420,8 @@ export function taskToJson(
     out['stdout'] = paths.stdout;
     out['stderr'] = paths.stderr;
   }
-  if (task.startedAt !== null && task.workers.length > 0) {
+  const started = task.state === 'running' || task.state === 'finished' || task.state === 'failed';
+  if (started && task.startedAt !== null && task.workers.length > 0) {
     out['started_at'] = jsonDate(task.startedAt);
     if (task.workers.length === 1) {
       out['worker'] = task.workers[0];
@@ -437,13 +438,25 @@ export function taskToJson(
   return out;
 }
 
+/** The submit that created task `taskId` of `job`. */
+export function submitOf(job: JobDetail, taskId: number): JobDetail['submits'][number] | undefined {
+  if (job.submits.length === 1) {
+    return job.submits[0];
+  }
+  return job.submits.find((s) => idRangesContain(s.ids, taskId));
+}
+
+function taskDescOf(job: JobDetail, taskId: number): TaskDesc | undefined {
+  return submitOf(job, taskId)?.taskDesc;
+}
+
 /** The paths a task used (or will use), resolved as the worker does. */
 export function taskPaths(
   job: JobDetail,
   task: TaskInfo,
   serverUid: string,
 ): { cwd: string; stdout: string | null; stderr: string | null } | null {
-  const submit = job.submits[0];
+  const submit = submitOf(job, task.id);
   if (submit === undefined) {
     return null;
   }
@@ -539,7 +552,7 @@ export function printJobDetails(
     let workersCell = workerIds
       .slice(0, 2)
       .map((id) => names.get(id) ?? 'N/A')
-      .join(', ');
+      .join(',');
     if (workerIds.length > 2) {
       workersCell += `, … (${workerIds.length} total)`;
     }
@@ -618,8 +631,8 @@ export function printTaskInfo(
   }
   let truncated = false;
   for (const t of tasks) {
-    const paths = taskPaths(job, t, serverUid);
-    const desc = job.submits[0]?.taskDesc;
+    const paths = t.startedAt === null ? null : taskPaths(job, t, serverUid);
+    const desc = taskDescOf(job, t.id);
     let error: Cell = '';
     if (t.state === 'failed') {
       const e = verbose
@@ -645,8 +658,8 @@ export function printTaskInfo(
       [bold('End'), t.finishedAt === null || t.startedAt === null ? '' : localTime(t.finishedAt)],
       [bold('Makespan'), taskMakespan(t)],
       [bold('Workdir'), paths?.cwd ?? ''],
-      [bold('Stdout'), paths?.stdout ?? '<None>'],
-      [bold('Stderr'), paths?.stderr ?? '<None>'],
+      [bold('Stdout'), paths === null ? '' : (paths.stdout ?? '<None>')],
+      [bold('Stderr'), paths === null ? '' : (paths.stderr ?? '<None>')],
       [bold('Time limit'), durationOrNone(desc?.timeLimitMs ?? null)],
       [bold('Resources'), desc ? formatResourceVariants(desc.resources) : ''],
       [bold('Priority'), String(desc?.priority ?? 0)],

@@ -16,7 +16,7 @@ import {
 } from '../common/resources.js';
 import { openSession } from '../client/session.js';
 import type { ArraySubmit, CrashLimit, StdioDef, TaskDesc } from '../transport/messages.js';
-import { makeContext, parseIntOption, withGlobals } from './context.js';
+import { clapStyle, makeContext, parseIntOption, withGlobals } from './context.js';
 import { printJson, printLine } from './output.js';
 
 const log = logger('hq::client');
@@ -141,7 +141,7 @@ function readEntries(opts: SubmitOpts): string[] | null {
     if (!Array.isArray(root)) {
       throw new HqError(
         'HQ_INVALID_ARGUMENT',
-        `The root of the --from-json file ${opts.fromJson} is not an array`,
+        'The top element of the provided JSON file has to be an array',
       );
     }
     return root.map((item) => JSON.stringify(item));
@@ -149,17 +149,19 @@ function readEntries(opts: SubmitOpts): string[] | null {
   return null;
 }
 
-function idsAndEntries(opts: SubmitOpts): { ids: IdRange[]; entries: string[] | null } {
+/** Task ids and entries; `autoIds` leaves the numbering to the server (from 0, or after an open job's tasks). */
+function idsAndEntries(opts: SubmitOpts): {
+  ids: IdRange[];
+  autoIds: boolean;
+  entries: string[] | null;
+} {
   const entries = readEntries(opts);
   const array = opts.array === undefined ? null : parseIdRanges(opts.array);
-  if (entries === null) {
-    return { ids: array ?? [{ start: 0, count: 1, step: 1 }], entries: null };
-  }
   if (array === null) {
-    return {
-      ids: entries.length === 0 ? [] : [{ start: 0, count: entries.length, step: 1 }],
-      entries,
-    };
+    return { ids: [], autoIds: true, entries };
+  }
+  if (entries === null) {
+    return { ids: array, autoIds: false, entries: null };
   }
   const ids: number[] = [];
   for (const r of array) {
@@ -170,10 +172,11 @@ function idsAndEntries(opts: SubmitOpts): { ids: IdRange[]; entries: string[] | 
       }
     }
   }
-  ids.sort((a, b) => a - b);
+  ids.sort((x, y) => x - y);
   const unique = [...new Set(ids)];
   return {
     ids: unique.map((id) => ({ start: id, count: 1, step: 1 })),
+    autoIds: false,
     entries: unique.map((id) => entries[id]!),
   };
 }
@@ -202,7 +205,7 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
   if (cwd.includes('%{CWD}')) {
     throw new HqError(
       'HQ_INVALID_ARGUMENT',
-      'Working directory path cannot contain the working directory placeholder "%{CWD}".',
+      'Working directory path cannot contain the working directory placeholder `%{CWD}`.',
     );
   }
   const pin = opts.pin;
@@ -240,27 +243,53 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
   };
 }
 
-function warnings(desc: TaskDesc, nTasks: number, isArray: boolean): void {
-  for (const stdio of [desc.program.stdout, desc.program.stderr]) {
-    if (stdio.kind !== 'file') {
+function warnings(opts: SubmitOpts, nTasks: number): void {
+  const paths: [string | undefined, string][] = [
+    [opts.stdout, 'stdout path'],
+    [opts.stderr, 'stderr path'],
+    [opts.stream, 'log path'],
+    [opts.cwd, 'working directory path'],
+  ];
+  for (const [p, context] of paths) {
+    if (p === undefined) {
       continue;
     }
-    for (const name of unknownPlaceholders(stdio.path)) {
-      log.warn(`Unknown placeholder \`${name}\` found in path \`${stdio.path}\``);
-    }
-    if (isArray && !stdio.path.includes('%{TASK_ID}')) {
+    const unknown = unknownPlaceholders(p);
+    if (unknown.length > 0) {
       log.warn(
-        `You are using an array job, but you have not used the %{TASK_ID} placeholder in the path \`${stdio.path}\`. Tasks will write their output into the same file.`,
+        `Found unknown ${unknown.length === 1 ? 'placeholder' : 'placeholders'} \`${unknown.join(', ')}\` in ${context}`,
       );
     }
   }
-  const files =
-    (desc.program.stdout.kind === 'file' ? nTasks : 0) +
-    (desc.program.stderr.kind === 'file' ? nTasks : 0);
-  if (files > MANY_OUTPUT_FILES_WARNING) {
-    log.warn(
-      `The job will create ${files} output files. Consider using --stream to avoid creating many small files.`,
-    );
+  if (nTasks > 1) {
+    for (const [value, stream] of [
+      [opts.stdout, 'stdout'],
+      [opts.stderr, 'stderr'],
+    ] as const) {
+      const stdio = value === undefined ? null : parseStdio(value, '');
+      if (stdio === null || stdio.kind !== 'file' || stdio.path === '') {
+        continue;
+      }
+      const joined = path.join(opts.cwd ?? '', stdio.path);
+      if (!joined.includes('%{TASK_ID}')) {
+        log.warn(
+          `You have submitted an array job, but the \`${stream}\` path does not contain the task ID placeholder.\nIndividual tasks might thus overwrite the file. Consider adding \`%{TASK_ID}\` to the \`--${stream}\` value.`,
+        );
+      }
+    }
+    const outputs = [opts.stdout, opts.stderr].filter(
+      (v) => v === undefined || v !== 'none',
+    ).length;
+    const files = outputs * nTasks;
+    if (files > MANY_OUTPUT_FILES_WARNING && opts.stream === undefined) {
+      const active = [
+        ...(opts.stdout !== 'none' ? ['stdout'] : []),
+        ...(opts.stderr !== 'none' ? ['stderr'] : []),
+      ];
+      log.warn(
+        `The job will create ${files} files for ${active.join(' and ')}. Consider using the \`--stream\` option to stream all outputs into a single file`,
+      );
+    }
   }
 }
 
@@ -290,11 +319,21 @@ export async function submit(
   if (opts.stream !== undefined) {
     throw new HqError('HQ_INVALID_ARGUMENT', '--stream is not supported yet by this version of hq');
   }
+  let jobId: number | null = null;
   if (opts.job !== undefined) {
-    throw new HqError(
-      'HQ_INVALID_ARGUMENT',
-      '--job (open jobs) is not supported yet by this version of hq',
-    );
+    jobId = parseIntOption('--job <JOB>', opts.job);
+    if (cliOpts.name !== undefined) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        'Parameter --name is not allowed when submitting to an open job.',
+      );
+    }
+    if (cliOpts.maxFails !== undefined) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        'Parameter --max-fails is not allowed when submitting to an open job.',
+      );
+    }
   }
   const name = opts.name ?? path.basename(args[0]!);
   if (name.includes('\n') || name.includes('\t')) {
@@ -303,30 +342,32 @@ export async function submit(
   const maxFails =
     opts.maxFails === undefined ? null : parseIntOption('--max-fails <MAX_FAILS>', opts.maxFails);
   const desc = buildTaskDesc(opts, args, stdin);
-  const { ids, entries } = idsAndEntries(opts);
-  const nTasks = idRangesCount(ids);
+  const { ids, autoIds, entries } = idsAndEntries(opts);
+  const nTasks = autoIds ? (entries === null ? 1 : entries.length) : idRangesCount(ids);
   if (nTasks === 0) {
     throw new HqError(
       'HQ_INVALID_ARGUMENT',
       'The job has no tasks: the array or the entries are empty',
     );
   }
-  warnings(desc, nTasks, opts.array !== undefined || entries !== null);
-  const array: ArraySubmit = { ids, entries, taskDesc: desc, submitDir: process.cwd() };
+  warnings(opts, nTasks);
+  const array: ArraySubmit = { ids, autoIds, entries, taskDesc: desc, submitDir: process.cwd() };
   const session = await openSession(ctx.serverDir);
   try {
-    const { jobId } = await session.call('submit', { name, maxFails, array });
+    const submitted = await session.call('submit', { jobId, name, maxFails, array });
     if (ctx.mode === 'json') {
-      printJson({ id: jobId });
+      printJson({ id: submitted.jobId });
     } else if (ctx.mode === 'quiet') {
-      printLine(String(jobId));
+      printLine(String(submitted.jobId));
     } else {
-      printLine(`Job submitted successfully, job ID: ${jobId}`);
+      printLine(`Job submitted successfully, job ID: ${submitted.jobId}`);
     }
-    if (opts.wait || opts.progress) {
-      await session.call('wait-jobs', {
-        selector: { kind: 'ids', ids: [{ start: jobId, count: 1, step: 1 }] },
-      });
+    const selector = { kind: 'ids' as const, ids: [{ start: submitted.jobId, count: 1, step: 1 }] };
+    if (opts.progress) {
+      const { waitWithProgress } = await import('./progress.js');
+      await waitWithProgress(session, ctx, selector);
+    } else if (opts.wait) {
+      await session.call('wait-jobs', { selector, withoutClose: false });
     }
   } finally {
     session.close();
@@ -403,9 +444,10 @@ function parseDirectiveArgs(args: string[]): SubmitOpts {
   try {
     cmd.parse(args, { from: 'user' });
   } catch (e) {
+    const detail = clapStyle(e instanceof Error ? e.message : String(e));
     throw new HqError(
       'HQ_INVALID_ARGUMENT',
-      `You have used invalid parameter(s) after a #HQ directive. ${e instanceof Error ? e.message : String(e)}`,
+      `You have used invalid parameter(s) after a #HQ directive. ${detail}`,
     );
   }
   return cmd.opts<SubmitOpts>();
@@ -426,7 +468,7 @@ export function applyDirectives(
     if (stdin === null) {
       throw new HqError(
         'HQ_INVALID_ARGUMENT',
-        'You have to use `--stdin` when using `--directives=stdin`',
+        'You have to use `--stdin` when you specify `--directives=stdin`',
       );
     }
     meta = parseDirectives(Buffer.from(stdin).toString('utf8'));

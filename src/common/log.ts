@@ -29,7 +29,7 @@ function write(level: LogLevel, component: string, message: string): void {
   if (!enabled || ORDER[level] > ORDER[threshold]) {
     return;
   }
-  const name = level.toUpperCase().padEnd(5);
+  const name = level.toUpperCase();
   const line = bracketed
     ? `[${stamp()} ${name} ${component}] ${message}\n`
     : `${stamp()} ${name} ${message}\n`;

@@ -23,7 +23,10 @@ export type ServerEvent =
   | { type: 'task-canceled'; job: number; tasks: number[] }
   | { type: 'task-aborted'; job: number; tasks: number[] }
   | { type: 'job-cancel'; job: number; reason: string | null }
-  | { type: 'job-completed'; job: number };
+  | { type: 'job-completed'; job: number }
+  | { type: 'job-open'; job: number; name: string; maxFails: number | null }
+  | { type: 'job-close'; job: number }
+  | { type: 'job-forgotten'; job: number };
 
 export interface EventSink {
   record(time: number, event: ServerEvent): void;

@@ -12,6 +12,7 @@ import { Scheduler, type TaskRequest } from '../scheduler/scheduler.js';
 import { listen, type Connection } from '../transport/connection.js';
 import type {
   ArraySubmit,
+  JobStatus,
   ClientRequest,
   ClientRpc,
   ComputeTask,
@@ -30,6 +31,8 @@ import { CountingSink, type EventSink, type ServerEvent } from './events.js';
 import {
   emptyCounters,
   isJobCompleted,
+  isJobIdle,
+  jobStatus,
   isTerminal,
   jobDetail,
   jobInfo,
@@ -73,7 +76,7 @@ interface WorkerRecord {
   lastTaskStarted: { jobId: number; taskId: number; at: number } | null;
 }
 
-type Waiter = { jobs: number[]; done: () => void };
+type Waiter = { jobs: number[]; withoutClose: boolean; done: () => void };
 
 function key(jobId: number, taskId: number): number {
   return jobId * 4294967296 + taskId;
@@ -230,6 +233,12 @@ export class HqServer {
           return this.reply(connection, reqId, this.debugDump());
         case 'submit':
           return this.reply(connection, reqId, this.submit(request));
+        case 'job-open':
+          return this.reply(connection, reqId, this.openJob(request.name, request.maxFails));
+        case 'job-close':
+          return this.reply(connection, reqId, this.closeJobs(request.selector));
+        case 'job-forget':
+          return this.reply(connection, reqId, this.forgetJobs(request.selector, request.states));
         case 'job-list':
           return this.reply(
             connection,
@@ -247,7 +256,9 @@ export class HqServer {
         case 'job-cancel':
           return this.reply(connection, reqId, this.cancelJobs(request.selector, request.reason));
         case 'wait-jobs':
-          return this.waitJobs(request.selector, (data) => this.reply(connection, reqId, data));
+          return this.waitJobs(request.selector, request.withoutClose, (data) =>
+            this.reply(connection, reqId, data),
+          );
         case 'worker-list':
           return this.reply(
             connection,
@@ -321,20 +332,13 @@ export class HqServer {
       SERVER_UID: this.config.serverUid,
     };
     const program = array.taskDesc.program;
-    const cwd0 = fillPlaceholders(program.cwd, values);
-    const cwd = hasPlaceholders(cwd0) ? cwd0 : path.resolve(array.submitDir, cwd0);
+    const cwd = path.resolve(array.submitDir, fillPlaceholders(program.cwd, values));
     const stdio = (def: typeof program.stdout): typeof program.stdout => {
       if (def.kind !== 'file') {
         return def;
       }
-      let p = fillPlaceholders(def.path, values);
-      if (!hasPlaceholders(cwd)) {
-        p = fillPlaceholders(p, { CWD: cwd });
-      }
-      if (!hasPlaceholders(p) && !hasPlaceholders(cwd)) {
-        p = path.resolve(cwd, p);
-      }
-      return { ...def, path: p };
+      const p = fillPlaceholders(fillPlaceholders(def.path, values), { CWD: cwd });
+      return { ...def, path: hasPlaceholders(p) ? p : path.resolve(cwd, p) };
     };
     return {
       ...array,
@@ -346,32 +350,56 @@ export class HqServer {
   }
 
   private submit(request: ClientRpc['submit']['req']): ClientRpc['submit']['res'] {
-    const array: ArraySubmit = this.resolveSubmitPaths(this.nextJobId, request.array);
-    const ids = idRangesToArray(array.ids);
+    let job: JobRecord;
+    if (request.jobId !== null) {
+      const existing = this.jobs.get(request.jobId);
+      if (existing === undefined) {
+        throw new HqError('HQ_NOT_FOUND', `Job ${request.jobId} not found.`);
+      }
+      if (!existing.isOpen) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Job ${request.jobId} is not opened.`);
+      }
+      job = existing;
+    } else {
+      job = this.newJob(this.nextJobId, request.name, request.maxFails, false);
+    }
+    const array: ArraySubmit = this.resolveSubmitPaths(job.id, request.array);
+    let ids: number[];
+    if (array.autoIds) {
+      let first = 0;
+      for (const id of job.tasks.keys()) {
+        first = Math.max(first, id + 1);
+      }
+      const count = array.entries === null ? 1 : array.entries.length;
+      ids = Array.from({ length: count }, (_, i) => first + i);
+      array.ids = count === 0 ? [] : [{ start: first, count, step: 1 }];
+      array.autoIds = false;
+    } else {
+      ids = idRangesToArray(array.ids);
+    }
     if (ids.length === 0) {
       throw new HqError('HQ_INVALID_ARGUMENT', 'Submitted job has no tasks');
     }
     if (array.entries !== null && array.entries.length < ids.length) {
       throw new HqError('HQ_INVALID_ARGUMENT', 'Fewer entries than task ids');
     }
-    const jobId = this.nextJobId++;
-    const request0 = toTaskRequest(array.taskDesc.resources);
-    const job: JobRecord = {
-      id: jobId,
-      name: request.name,
-      maxFails: request.maxFails,
-      submits: [array],
-      requests: [request0],
-      tasks: new Map(),
-      counters: emptyCounters(),
-      isOpen: false,
-      cancelReason: null,
-      submittedAt: Date.now(),
-      completedAt: null,
-    };
+    for (const id of ids) {
+      if (job.tasks.has(id)) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Task ${id} already exists in job ${job.id}.`);
+      }
+    }
+    if (request.jobId === null) {
+      this.nextJobId++;
+      this.jobs.set(job.id, job);
+    }
+    const submitIndex = job.submits.length;
+    const taskRequest = toTaskRequest(array.taskDesc.resources);
+    job.submits.push(array);
+    job.requests.push(taskRequest);
+    job.completedAt = null;
     this.emit({
       type: 'job-created',
-      job: jobId,
+      job: job.id,
       name: job.name,
       maxFails: job.maxFails,
       submit: array,
@@ -383,7 +411,7 @@ export class HqServer {
         state: 'waiting',
         instance: 0,
         crashCount: 0,
-        submit: 0,
+        submit: submitIndex,
         entry: array.entries === null ? null : (array.entries[index] ?? null),
         workerId: null,
         taken: null,
@@ -391,11 +419,72 @@ export class HqServer {
         finishedAt: null,
         error: null,
       });
-      this.scheduler.enqueue(jobId, taskId, priority, request0);
+      this.scheduler.enqueue(job.id, taskId, priority, taskRequest);
     });
-    this.jobs.set(jobId, job);
     this.requestSchedule();
-    return { jobId, nTasks: ids.length };
+    return { jobId: job.id, nTasks: ids.length };
+  }
+
+  private newJob(id: number, name: string, maxFails: number | null, isOpen: boolean): JobRecord {
+    return {
+      id,
+      name,
+      maxFails,
+      submits: [],
+      requests: [],
+      tasks: new Map(),
+      counters: emptyCounters(),
+      isOpen,
+      cancelReason: null,
+      submittedAt: Date.now(),
+      completedAt: null,
+    };
+  }
+
+  private openJob(name: string, maxFails: number | null): ClientRpc['job-open']['res'] {
+    const job = this.newJob(this.nextJobId++, name, maxFails, true);
+    this.jobs.set(job.id, job);
+    this.emit({ type: 'job-open', job: job.id, name, maxFails });
+    return { jobId: job.id };
+  }
+
+  private closeJobs(selector: IdSelector): ClientRpc['job-close']['res'] {
+    const { found, missing } =
+      selector.kind === 'all'
+        ? { found: [...this.jobs.values()].filter((j) => j.isOpen), missing: [] as number[] }
+        : this.selectJobs(selector);
+    const results: ClientRpc['job-close']['res']['results'] = missing.map((jobId) => ({
+      jobId,
+      result: 'not-found',
+    }));
+    for (const job of found) {
+      if (!job.isOpen) {
+        results.push({ jobId: job.id, result: 'already-closed' });
+        continue;
+      }
+      job.isOpen = false;
+      this.emit({ type: 'job-close', job: job.id });
+      results.push({ jobId: job.id, result: 'closed' });
+      this.checkJobCompleted(job);
+    }
+    return { results };
+  }
+
+  private forgetJobs(selector: IdSelector, states: JobStatus[]): ClientRpc['job-forget']['res'] {
+    const { found, missing } = this.selectJobs(selector);
+    let forgotten = 0;
+    let ignored = missing.length;
+    for (const job of found) {
+      const status = jobStatus(job.tasks.size, job.counters, job.isOpen);
+      if (job.completedAt !== null && states.includes(status)) {
+        this.jobs.delete(job.id);
+        this.emit({ type: 'job-forgotten', job: job.id });
+        forgotten++;
+      } else {
+        ignored++;
+      }
+    }
+    return { forgotten, ignored };
   }
 
   private cancelJobs(selector: IdSelector, reason: string | null): ClientRpc['job-cancel']['res'] {
@@ -479,6 +568,7 @@ export class HqServer {
 
   private waitJobs(
     selector: IdSelector,
+    withoutClose: boolean,
     respond: (data: ClientRpc['wait-jobs']['res']) => void,
   ): void {
     const { found, missing } = this.selectJobs(selector);
@@ -499,7 +589,7 @@ export class HqServer {
       }
       respond(res);
     };
-    const waiter: Waiter = { jobs, done: finish };
+    const waiter: Waiter = { jobs, withoutClose, done: finish };
     if (this.waiterReady(waiter)) {
       finish();
     } else {
@@ -510,16 +600,19 @@ export class HqServer {
   private waiterReady(waiter: Waiter): boolean {
     return waiter.jobs.every((id) => {
       const job = this.jobs.get(id);
-      return job === undefined || isJobCompleted(job);
+      return job === undefined || isJobCompleted(job) || (waiter.withoutClose && isJobIdle(job));
     });
   }
 
+  /** Called after any task of `job` ends or the job closes: completes it and wakes waiters. */
   private checkJobCompleted(job: JobRecord): void {
-    if (job.completedAt !== null || !isJobCompleted(job)) {
+    if (!isJobIdle(job)) {
       return;
     }
-    job.completedAt = Date.now();
-    this.emit({ type: 'job-completed', job: job.id });
+    if (job.completedAt === null && isJobCompleted(job)) {
+      job.completedAt = Date.now();
+      this.emit({ type: 'job-completed', job: job.id });
+    }
     for (const waiter of [...this.waiters]) {
       if (this.waiterReady(waiter)) {
         this.waiters.delete(waiter);

@@ -71,9 +71,15 @@ export function jobStatus(nTasks: number, c: JobCounters, isOpen: boolean): JobS
   return isOpen ? 'opened' : 'finished';
 }
 
-export function isJobCompleted(job: JobRecord): boolean {
+/** Every task has ended (an open job may still get more). */
+export function isJobIdle(job: JobRecord): boolean {
   const c = job.counters;
-  return c.finished + c.failed + c.canceled + c.aborted === job.tasks.size && !job.isOpen;
+  return c.finished + c.failed + c.canceled + c.aborted === job.tasks.size;
+}
+
+/** Every task has ended and no more can come. */
+export function isJobCompleted(job: JobRecord): boolean {
+  return !job.isOpen && isJobIdle(job);
 }
 
 export function jobInfo(job: JobRecord): JobInfo {

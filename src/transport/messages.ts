@@ -54,7 +54,9 @@ export interface TaskDesc {
 }
 
 export interface ArraySubmit {
+  /** Empty with `autoIds`: the server numbers the tasks (from 0, or after an open job's last). */
   ids: IdRange[];
+  autoIds: boolean;
   /** One entry per id (for --each-line / --from-json), or null. */
   entries: string[] | null;
   taskDesc: TaskDesc;
@@ -150,9 +152,19 @@ export interface ClientRpc {
   'server-info': { req: Record<never, never>; res: ServerInfo };
   'server-stop': { req: Record<never, never>; res: null };
   'debug-dump': { req: Record<never, never>; res: unknown };
+  /** A new job, or more tasks for the open job `jobId`. */
   submit: {
-    req: { name: string; maxFails: number | null; array: ArraySubmit };
+    req: { jobId: number | null; name: string; maxFails: number | null; array: ArraySubmit };
     res: { jobId: number; nTasks: number };
+  };
+  'job-open': { req: { name: string; maxFails: number | null }; res: { jobId: number } };
+  'job-close': {
+    req: { selector: IdSelector };
+    res: { results: { jobId: number; result: 'closed' | 'not-found' | 'already-closed' }[] };
+  };
+  'job-forget': {
+    req: { selector: IdSelector; states: JobStatus[] };
+    res: { forgotten: number; ignored: number };
   };
   'job-list': { req: Record<never, never>; res: JobInfo[] };
   'job-info': {
@@ -164,7 +176,8 @@ export interface ClientRpc {
     res: { results: { jobId: number; canceled: number; alreadyFinished: number | null }[] };
   };
   'wait-jobs': {
-    req: { selector: IdSelector };
+    /** `withoutClose`: an open job counts as done once all its current tasks have ended. */
+    req: { selector: IdSelector; withoutClose: boolean };
     res: { finished: number; failed: number; canceled: number; invalid: number; jobs: number[] };
   };
   'worker-list': { req: Record<never, never>; res: WorkerInfo[] };

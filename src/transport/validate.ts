@@ -101,6 +101,21 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     selector(o);
     return o as ClientRequest;
   }
+  if (op === 'job-open') {
+    str(o, 'name');
+    return o as ClientRequest;
+  }
+  if (op === 'job-close') {
+    selector(o);
+    return o as ClientRequest;
+  }
+  if (op === 'job-forget') {
+    selector(o);
+    if (!Array.isArray(o['states'])) {
+      fail('states is not a list');
+    }
+    return o as ClientRequest;
+  }
   if (op === 'submit') {
     str(o, 'name');
     arraySubmit(o['array']);
