@@ -3,7 +3,8 @@
  * and the context every command runs with.
  */
 import { Option, type Command } from 'commander';
-import { HqError } from '../common/errors.js';
+import { parseDuration, parseHumantime } from '../common/duration.js';
+import { HqError, errorMessage } from '../common/errors.js';
 import { configureLogging } from '../common/log.js';
 import { resolveServerDir } from '../common/server-dir.js';
 import type { OutputMode } from './output.js';
@@ -65,6 +66,15 @@ export function clapStyle(message: string): string {
       /^error: option '([^']*)' argument missing/,
       "error: a value is required for '$1' but none was supplied",
     );
+}
+
+/** A duration flag (`1h 30m` or `HH:MM:SS`), with clap's error prefix naming the flag. */
+export function durationOption(flag: string, text: string, humantimeOnly = false): number {
+  try {
+    return humantimeOnly ? parseHumantime(text) : parseDuration(text);
+  } catch (e) {
+    throw new HqError('HQ_INVALID_DURATION', `invalid value '${text}' for '${flag}': ${errorMessage(e)}`);
+  }
 }
 
 export function parseIntOption(name: string, text: string, min = 0, max = 2 ** 32 - 1): number {

@@ -2,13 +2,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { parseDuration, formatDuration } from '../common/duration.js';
+import { formatDuration } from '../common/duration.js';
 import { HqError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { generateSecretKey, generateServerUid, writePrivateJson } from '../common/server-dir.js';
 import { VERSION } from '../common/version.js';
 import { openSession } from '../client/session.js';
-import { makeContext, parseIntOption, withGlobals } from './context.js';
+import { durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
 import { printJson } from './output.js';
 import { printServerInfo } from './render.js';
 
@@ -41,7 +41,7 @@ async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
       opts.workerPort === undefined
         ? null
         : parseIntOption('--worker-port <WORKER_PORT>', opts.workerPort, 0, 65535),
-    idleTimeoutMs: opts.idleTimeout === undefined ? null : parseDuration(opts.idleTimeout),
+    idleTimeoutMs: opts.idleTimeout === undefined ? null : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
     accessFile: opts.accessFile ?? null,
     journal: opts.journal ?? null,
   });
@@ -100,7 +100,7 @@ async function serverDebugDump(file: string, _opts: unknown, cmd: Command): Prom
 
 async function serverWait(opts: { timeout?: string }, cmd: Command): Promise<number> {
   const ctx = makeContext(cmd);
-  const timeoutMs = parseDuration(opts.timeout ?? '5m');
+  const timeoutMs = durationOption('--timeout <TIMEOUT>', opts.timeout ?? '5m');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

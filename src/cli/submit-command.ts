@@ -2,7 +2,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { parseDuration } from '../common/duration.js';
 import { HqError } from '../common/errors.js';
 import { idRangesCount, parseIdRanges, type IdRange } from '../common/id-set.js';
 import { logger } from '../common/log.js';
@@ -16,7 +15,7 @@ import {
 } from '../common/resources.js';
 import { openSession } from '../client/session.js';
 import type { ArraySubmit, CrashLimit, StdioDef, TaskDesc } from '../transport/messages.js';
-import { clapStyle, makeContext, parseIntOption, withGlobals } from './context.js';
+import { clapStyle, durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
 import { printJson, printLine } from './output.js';
 
 const log = logger('hq::client');
@@ -227,12 +226,12 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
     resources: [
       {
         nNodes: nodes,
-        minTimeMs: opts.timeRequest === undefined ? 0 : parseDuration(opts.timeRequest),
+        minTimeMs: opts.timeRequest === undefined ? 0 : durationOption('--time-request <TIME_REQUEST>', opts.timeRequest),
         resources: nodes > 0 ? [] : resources,
         weight: opts.weight === undefined ? 10_000 : parseResourceWeight(opts.weight),
       },
     ],
-    timeLimitMs: opts.timeLimit === undefined ? null : parseDuration(opts.timeLimit),
+    timeLimitMs: opts.timeLimit === undefined ? null : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
     priority:
       opts.priority === undefined
         ? 0

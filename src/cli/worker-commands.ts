@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { parseDuration } from '../common/duration.js';
 import { HqError } from '../common/errors.js';
 import { parseIdSelector } from '../common/id-set.js';
 import { logger } from '../common/log.js';
@@ -18,7 +17,7 @@ import {
 } from '../common/resources.js';
 import { openSession } from '../client/session.js';
 import type { ManagerKind, ServerLostPolicy, WorkerInfo } from '../transport/messages.js';
-import { makeContext, parseIntOption, withGlobals } from './context.js';
+import { durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
 import { printJson, printLine } from './output.js';
 import { printWorkerInfo, printWorkerList, workerStateText } from './render.js';
 
@@ -124,7 +123,7 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     opts.workDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hq-worker')), 'work'),
   );
   const overview =
-    opts.overviewInterval === undefined ? null : parseDuration(opts.overviewInterval);
+    opts.overviewInterval === undefined ? null : durationOption('--overview-interval <OVERVIEW_INTERVAL>', opts.overviewInterval, true);
   const { Worker } = await import('../worker/worker.js');
   const worker = new Worker({
     serverDir: ctx.serverDir,
@@ -133,9 +132,9 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     workDir,
     group: opts.group ?? manager?.jobId ?? 'default',
     onServerLost: opts.onServerLost as ServerLostPolicy,
-    heartbeatMs: parseDuration(opts.heartbeat),
-    idleTimeoutMs: opts.idleTimeout === undefined ? null : parseDuration(opts.idleTimeout),
-    timeLimitMs: opts.timeLimit === undefined ? null : parseDuration(opts.timeLimit),
+    heartbeatMs: durationOption('--heartbeat <HEARTBEAT>', opts.heartbeat),
+    idleTimeoutMs: opts.idleTimeout === undefined ? null : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
+    timeLimitMs: opts.timeLimit === undefined ? null : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
     minUtilization,
     overviewIntervalMs: overview === 0 ? null : overview,
     manager,
