@@ -11,6 +11,7 @@ import { jobCommand, taskCommand } from './cli/job-commands.js';
 import { serverCommand } from './cli/server-commands.js';
 import { defineSubmit } from './cli/submit-command.js';
 import { workerCommand } from './cli/worker-commands.js';
+import { outputLogCommand } from './cli/output-log.js';
 
 function wantsJson(argv: string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
@@ -64,7 +65,11 @@ function main(): void {
     .configureOutput({
       writeErr: (text) => {
         if (json) {
-          printJson({ error: text.replace(/^error: /, '').trim() });
+          printJson({
+            error: clapStyle(text)
+              .replace(/^error: /, '')
+              .trim(),
+          });
         } else {
           process.stderr.write(clapStyle(text));
         }
@@ -75,6 +80,7 @@ function main(): void {
   program.addCommand(jobCommand(run));
   program.addCommand(taskCommand(run));
   program.addCommand(defineSubmit(new Command('submit'), run));
+  program.addCommand(outputLogCommand(run));
   for (const cmd of program.commands) {
     cmd.exitOverride();
     cmd.configureOutput(program.configureOutput());

@@ -73,7 +73,10 @@ export function durationOption(flag: string, text: string, humantimeOnly = false
   try {
     return humantimeOnly ? parseHumantime(text) : parseDuration(text);
   } catch (e) {
-    throw new HqError('HQ_INVALID_DURATION', `invalid value '${text}' for '${flag}': ${errorMessage(e)}`);
+    throw new HqError(
+      'HQ_INVALID_DURATION',
+      `invalid value '${text}' for '${flag}': ${errorMessage(e)}`,
+    );
   }
 }
 

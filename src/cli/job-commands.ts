@@ -598,5 +598,18 @@ export function taskCommand(run: (f: () => Promise<number> | number) => void): C
         run(() => taskList(job, opts, cmd)),
       ),
   );
+  task.addCommand(
+    withGlobals(new Command('notify'))
+      .description('Send a notification from inside a task to `hq submit --wait --on-notify`')
+      .argument('<MESSAGE>')
+      .action((message: string, _o: unknown, cmd: Command) =>
+        run(async () => {
+          makeContext(cmd);
+          const { sendNotification } = await import('../worker/notify.js');
+          await sendNotification(process.env['HQ_ACCESS_KEY'], message);
+          return 0;
+        }),
+      ),
+  );
   return task;
 }

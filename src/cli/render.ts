@@ -173,15 +173,17 @@ export function workerToJson(w: WorkerInfo): unknown {
             time: jsonDate(w.lastTaskStarted.at),
           },
     runtime_info:
-      w.ended === null
-        ? {
-            SingleNodeTasks: {
-              assigned_tasks: w.assignedTasks,
-              is_reserved: false,
-              running_tasks: w.runningTasks,
+      w.ended !== null
+        ? null
+        : w.multiNode !== null
+          ? { MultiNodeTask: { main_node: w.multiNode.main } }
+          : {
+              SingleNodeTasks: {
+                assigned_tasks: w.assignedTasks,
+                is_reserved: false,
+                running_tasks: w.runningTasks,
+              },
             },
-          }
-        : null,
     started: jsonDate(w.startedAt),
   };
 }
@@ -256,9 +258,14 @@ export function printWorkerInfo(ctx: RenderContext, workers: WorkerInfo[]): void
       ],
     ];
     if (w.ended === null) {
-      let runtime = `assigned tasks: ${w.assignedTasks}`;
-      if (w.runningTasks > 0) {
-        runtime += `; running tasks: ${w.runningTasks}`;
+      let runtime: string;
+      if (w.multiNode !== null) {
+        runtime = `running multinode task; ${w.multiNode.main ? 'main node' : 'secondary node'}`;
+      } else {
+        runtime = `assigned tasks: ${w.assignedTasks}`;
+        if (w.runningTasks > 0) {
+          runtime += `; running tasks: ${w.runningTasks}`;
+        }
       }
       rows.push([bold('Runtime Info'), runtime]);
     }

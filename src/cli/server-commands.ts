@@ -29,6 +29,16 @@ interface StartOpts {
 async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
   const ctx = makeContext(cmd);
   // Loaded here so that client commands never pay for the server's modules.
+  // Signals are handled from the very start, so a stop during start-up still cleans up.
+  let stopRequested = false;
+  let stopServer: (() => void) | null = null;
+  const onSignal = (): void => {
+    logger('hq::server').info('received a signal, stopping the server');
+    stopRequested = true;
+    stopServer?.();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const { startServer } = await import('../server/bootstrap.js');
   const started = await startServer({
     serverDir: ctx.serverDir,
@@ -41,17 +51,18 @@ async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
       opts.workerPort === undefined
         ? null
         : parseIntOption('--worker-port <WORKER_PORT>', opts.workerPort, 0, 65535),
-    idleTimeoutMs: opts.idleTimeout === undefined ? null : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
+    idleTimeoutMs:
+      opts.idleTimeout === undefined
+        ? null
+        : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
     accessFile: opts.accessFile ?? null,
     journal: opts.journal ?? null,
   });
   printServerInfo(ctx, started.server.info(), ctx.serverDir);
-  const onSignal = (): void => {
-    logger('hq::server').info('received a signal, stopping the server');
-    started.server.stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopServer = () => started.server.stop();
+  if (stopRequested) {
+    stopServer();
+  }
   await started.server.stoppedPromise;
   started.cleanup();
   return 0;

@@ -1,4 +1,5 @@
 /** `hq submit` / `hq job submit`: builds one array job from the command line. */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
@@ -6,7 +7,12 @@ import { HqError } from '../common/errors.js';
 import { idRangesCount, parseIdRanges, type IdRange } from '../common/id-set.js';
 import { logger } from '../common/log.js';
 import { unknownPlaceholders } from '../common/placeholders.js';
-import { parseDirectives, readDirectivesFile, type ScriptMetadata } from '../common/directives.js';
+import {
+  parseDirectives,
+  readDirectivesFile,
+  splitShellWords,
+  type ScriptMetadata,
+} from '../common/directives.js';
 import {
   parseAllocRequest,
   parseResourceRequest,
@@ -14,7 +20,13 @@ import {
   type ResourceRequestEntry,
 } from '../common/resources.js';
 import { openSession } from '../client/session.js';
-import type { ArraySubmit, CrashLimit, StdioDef, TaskDesc } from '../transport/messages.js';
+import type {
+  ArraySubmit,
+  CrashLimit,
+  StdioDef,
+  TaskDesc,
+  TaskNotification,
+} from '../transport/messages.js';
 import { clapStyle, durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
 import { printJson, printLine } from './output.js';
 
@@ -219,19 +231,31 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
       args,
       env: parseEnv(opts.env),
       cwd,
-      stdout: parseStdio(opts.stdout, DEFAULT_STDOUT),
-      stderr: parseStdio(opts.stderr, DEFAULT_STDERR),
+      stdout:
+        opts.stream !== undefined && opts.stdout === undefined
+          ? { kind: 'pipe' }
+          : parseStdio(opts.stdout, DEFAULT_STDOUT),
+      stderr:
+        opts.stream !== undefined && opts.stderr === undefined
+          ? { kind: 'pipe' }
+          : parseStdio(opts.stderr, DEFAULT_STDERR),
       stdin,
     },
     resources: [
       {
         nNodes: nodes,
-        minTimeMs: opts.timeRequest === undefined ? 0 : durationOption('--time-request <TIME_REQUEST>', opts.timeRequest),
+        minTimeMs:
+          opts.timeRequest === undefined
+            ? 0
+            : durationOption('--time-request <TIME_REQUEST>', opts.timeRequest),
         resources: nodes > 0 ? [] : resources,
         weight: opts.weight === undefined ? 10_000 : parseResourceWeight(opts.weight),
       },
     ],
-    timeLimitMs: opts.timeLimit === undefined ? null : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
+    timeLimitMs:
+      opts.timeLimit === undefined
+        ? null
+        : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
     priority:
       opts.priority === undefined
         ? 0
@@ -239,6 +263,7 @@ function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | nul
     crashLimit: parseCrashLimit(opts.crashLimit),
     taskDir: opts.taskDir === true,
     pinMode: pin === undefined ? null : pin,
+    streamPath: opts.stream ?? null,
   };
 }
 
@@ -315,9 +340,6 @@ export async function submit(
     stdin = await readStdin();
   }
   const { args, opts } = applyDirectives(cliArgs, cliOpts, stdin);
-  if (opts.stream !== undefined) {
-    throw new HqError('HQ_INVALID_ARGUMENT', '--stream is not supported yet by this version of hq');
-  }
   let jobId: number | null = null;
   if (opts.job !== undefined) {
     jobId = parseIntOption('--job <JOB>', opts.job);
@@ -366,12 +388,62 @@ export async function submit(
       const { waitWithProgress } = await import('./progress.js');
       await waitWithProgress(session, ctx, selector);
     } else if (opts.wait) {
-      await session.call('wait-jobs', { selector, withoutClose: false });
+      const runner = opts.onNotify === undefined ? null : new NotifyRunner(opts.onNotify);
+      await session.call(
+        'wait-jobs',
+        { selector, withoutClose: false, notify: runner !== null },
+        runner === null ? null : (n) => runner.push(n),
+      );
+      await runner?.drain();
     }
   } finally {
     session.close();
   }
   return 0;
+}
+
+/** Runs the `--on-notify` program for each notification, one after another. */
+class NotifyRunner {
+  private chain: Promise<void> = Promise.resolve();
+  private readonly argv: string[];
+
+  constructor(command: string) {
+    this.argv = splitShellWords(command);
+    if (this.argv.length === 0) {
+      throw new HqError('HQ_INVALID_ARGUMENT', 'The --on-notify command is empty');
+    }
+  }
+
+  push(n: TaskNotification): void {
+    this.chain = this.chain.then(
+      () =>
+        new Promise<void>((resolve) => {
+          const child = spawn(this.argv[0]!, [...this.argv.slice(1), n.message], {
+            stdio: 'inherit',
+            env: {
+              ...process.env,
+              HQ_JOB_ID: String(n.jobId),
+              HQ_TASK_ID: String(n.taskId),
+              HQ_WORKER_ID: String(n.workerId),
+            },
+          });
+          child.once('error', (e) => {
+            log.warn(`Failed to run on_notify callback: ${e.message}`);
+            resolve();
+          });
+          child.once('exit', (code) => {
+            if (code !== 0) {
+              log.warn(`on_notify callback finished with exit code: ${code ?? -1}`);
+            }
+            resolve();
+          });
+        }),
+    );
+  }
+
+  drain(): Promise<void> {
+    return this.chain;
+  }
 }
 
 /** The flags that describe tasks; `#HQ` directives accept exactly these. */

@@ -123,7 +123,9 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     opts.workDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hq-worker')), 'work'),
   );
   const overview =
-    opts.overviewInterval === undefined ? null : durationOption('--overview-interval <OVERVIEW_INTERVAL>', opts.overviewInterval, true);
+    opts.overviewInterval === undefined
+      ? null
+      : durationOption('--overview-interval <OVERVIEW_INTERVAL>', opts.overviewInterval, true);
   const { Worker } = await import('../worker/worker.js');
   const worker = new Worker({
     serverDir: ctx.serverDir,
@@ -133,8 +135,14 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     group: opts.group ?? manager?.jobId ?? 'default',
     onServerLost: opts.onServerLost as ServerLostPolicy,
     heartbeatMs: durationOption('--heartbeat <HEARTBEAT>', opts.heartbeat),
-    idleTimeoutMs: opts.idleTimeout === undefined ? null : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
-    timeLimitMs: opts.timeLimit === undefined ? null : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
+    idleTimeoutMs:
+      opts.idleTimeout === undefined
+        ? null
+        : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
+    timeLimitMs:
+      opts.timeLimit === undefined
+        ? null
+        : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
     minUtilization,
     overviewIntervalMs: overview === 0 ? null : overview,
     manager,
@@ -147,6 +155,7 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
         runningTasks: 0,
         assignedTasks: 0,
         lastTaskStarted: null,
+        multiNode: null,
       };
       if (ctx.mode === 'json') {
         printWorkerInfo(ctx, [info]);

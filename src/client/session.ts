@@ -13,13 +13,17 @@ import {
   type PartialAccess,
 } from '../common/server-dir.js';
 import { connect, type Connection } from '../transport/connection.js';
-import type { ClientOp, ClientRpc } from '../transport/messages.js';
+import type { ClientOp, ClientRpc, TaskNotification } from '../transport/messages.js';
 
 export class ClientSession {
   private nextReqId = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (data: unknown) => void; reject: (e: Error) => void }
+    {
+      resolve: (data: unknown) => void;
+      reject: (e: Error) => void;
+      onEvent: ((n: TaskNotification) => void) | null;
+    }
   >();
 
   private readonly connection: Connection;
@@ -29,6 +33,11 @@ export class ClientSession {
     this.connection = connection;
     this.access = access;
     connection.listen((raw) => {
+      const e = raw as { op?: unknown; reqId?: unknown; notification?: TaskNotification };
+      if (e.op === 'event' && typeof e.reqId === 'number' && e.notification !== undefined) {
+        this.pending.get(e.reqId)?.onEvent?.(e.notification);
+        return;
+      }
       const m = raw as {
         op?: unknown;
         reqId?: unknown;
@@ -58,7 +67,11 @@ export class ClientSession {
     });
   }
 
-  call<K extends ClientOp>(op: K, req: ClientRpc[K]['req']): Promise<ClientRpc[K]['res']> {
+  call<K extends ClientOp>(
+    op: K,
+    req: ClientRpc[K]['req'],
+    onEvent: ((n: TaskNotification) => void) | null = null,
+  ): Promise<ClientRpc[K]['res']> {
     if (this.connection.isClosed) {
       return Promise.reject(
         new HqError('HQ_CONNECTION', 'The connection to the server was closed'),
@@ -66,7 +79,7 @@ export class ClientSession {
     }
     const reqId = this.nextReqId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(reqId, { resolve: resolve, reject });
+      this.pending.set(reqId, { resolve: resolve, reject, onEvent });
       this.connection.send({ ...req, op, reqId });
     });
   }

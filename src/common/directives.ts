@@ -95,3 +95,55 @@ export function readDirectivesFile(file: string): ScriptMetadata {
     fs.closeSync(fd);
   }
 }
+
+/** POSIX-shell-like word splitting (single quotes, double quotes, backslashes), like shlex. */
+export function splitShellWords(text: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let inWord = false;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end === -1) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Unterminated quote in: ${text}`);
+      }
+      current += text.slice(i + 1, end);
+      inWord = true;
+      i = end + 1;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === '\\' && j + 1 < text.length && '"\\$`'.includes(text[j + 1]!)) {
+          j++;
+        }
+        current += text[j];
+      }
+      if (j >= text.length) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Unterminated quote in: ${text}`);
+      }
+      inWord = true;
+      i = j + 1;
+    } else if (c === '\\' && i + 1 < text.length) {
+      current += text[i + 1];
+      inWord = true;
+      i += 2;
+    } else if (c === ' ' || c === '\t' || c === '\n') {
+      if (inWord) {
+        out.push(current);
+        current = '';
+        inWord = false;
+      }
+      i++;
+    } else {
+      current += c;
+      inWord = true;
+      i++;
+    }
+  }
+  if (inWord) {
+    out.push(current);
+  }
+  return out;
+}

@@ -13,6 +13,10 @@
  *   long (a worker without a time limit accepts every time request).
  * - Ready tasks with identical requests share one queue, so a full cluster costs one check per
  *   distinct request per round, not one per task.
+ * - A multi-node task (nNodes > 0) takes nNodes whole workers of one group that have nothing
+ *   assigned; they stay reserved for it until it is released, and get no other task meanwhile.
+ * - A worker with a minimal utilization only gets tasks as a set that uses at least that share
+ *   of its CPUs (the set of highest weighted CPU use found by a bounded search).
  */
 
 /** A resource need of one task: an amount in fixed-point units, or the whole pool. */
@@ -24,6 +28,16 @@ export interface ResourceNeed {
 export interface TaskRequest {
   needs: ResourceNeed[];
   minTimeMs: number;
+  /** Whole workers needed (multi-node task); 0 or absent for a single-node task. */
+  nNodes?: number;
+  /** Preference in fixed-point units (10 000 = 1.0); only used for min-utilization packing. */
+  weight?: number;
+}
+
+export interface WorkerOptions {
+  group?: string;
+  /** 0.0 - 1.0: the share of CPUs a worker must be able to use before it takes tasks. */
+  minUtilization?: number;
 }
 
 export interface Assignment {
@@ -32,12 +46,16 @@ export interface Assignment {
   taskId: number;
   /** The amount taken from each pool, to be given back by `release`. */
   taken: Map<string, number>;
+  /** For a multi-node task: every worker it holds, the first one (`workerId`) runs it. */
+  workers?: number[];
 }
 
 interface QueuedTask {
   priority: number;
   jobId: number;
   taskId: number;
+  /** Matches `live` only for the current queue entry of the task; older entries are stale. */
+  gen: number;
 }
 
 interface SchedWorker {
@@ -46,6 +64,10 @@ interface SchedWorker {
   free: Map<string, number>;
   endsAtMs: number | null;
   assigned: number;
+  group: string;
+  minUtilization: number;
+  /** Held by a multi-node task. */
+  reserved: boolean;
 }
 
 /** A binary min-heap ordered by (priority desc, job asc, task asc). */
@@ -134,16 +156,35 @@ export function requestSignature(request: TaskRequest): string {
 export class Scheduler {
   private readonly workers = new Map<number, SchedWorker>();
   private readonly queues = new Map<string, RequestQueue>();
-  /** Tasks removed while still in a heap; skipped (and forgotten) when they reach the top. */
-  private readonly removed = new Set<number>();
+  /**
+   * The generation of each task's current queue entry. Entries of dequeued tasks (and older
+   * entries of re-queued ones) stay in their heap until they reach the top, where they are
+   * recognised as stale and dropped: a task is never handed out twice.
+   */
+  private readonly live = new Map<number, number>();
+  private generation = 0;
   private queuedCount = 0;
 
   get waitingCount(): number {
     return this.queuedCount;
   }
 
-  addWorker(id: number, totals: Map<string, number>, endsAtMs: number | null): void {
-    this.workers.set(id, { id, totals, free: new Map(totals), endsAtMs, assigned: 0 });
+  addWorker(
+    id: number,
+    totals: Map<string, number>,
+    endsAtMs: number | null,
+    options: WorkerOptions = {},
+  ): void {
+    this.workers.set(id, {
+      id,
+      totals,
+      free: new Map(totals),
+      endsAtMs,
+      assigned: 0,
+      group: options.group ?? 'default',
+      minUtilization: options.minUtilization ?? 0,
+      reserved: false,
+    });
   }
 
   removeWorker(id: number): void {
@@ -157,15 +198,37 @@ export class Scheduler {
       queue = { request, heap: new TaskHeap() };
       this.queues.set(sig, queue);
     }
-    this.removed.delete(taskKey(jobId, taskId));
-    queue.heap.push({ priority, jobId, taskId });
-    this.queuedCount++;
+    const key = taskKey(jobId, taskId);
+    if (!this.live.has(key)) {
+      this.queuedCount++;
+    }
+    const gen = ++this.generation;
+    this.live.set(key, gen);
+    queue.heap.push({ priority, jobId, taskId, gen });
   }
 
-  /** Takes a waiting task out of the queue (cancel). The caller knows it is queued. */
+  /** Takes a waiting task out of the queue (cancel); no-op when it is not queued. */
   dequeue(jobId: number, taskId: number): void {
-    this.removed.add(taskKey(jobId, taskId));
+    if (this.live.delete(taskKey(jobId, taskId))) {
+      this.queuedCount--;
+    }
+  }
+
+  /** Removes the head of `queue` (which `head` has just validated) as handed out. */
+  private take(queue: RequestQueue, task: QueuedTask): void {
+    queue.heap.pop();
+    this.live.delete(taskKey(task.jobId, task.taskId));
     this.queuedCount--;
+  }
+
+  /** Gives back the workers of a multi-node assignment. */
+  releaseNodes(workerIds: readonly number[]): void {
+    for (const id of workerIds) {
+      const worker = this.workers.get(id);
+      if (worker !== undefined) {
+        worker.reserved = false;
+      }
+    }
   }
 
   /** Gives back what an assignment took, when its task ends or is taken off the worker. */
@@ -186,11 +249,9 @@ export class Scheduler {
       if (top === undefined) {
         return undefined;
       }
-      const key = taskKey(top.jobId, top.taskId);
-      if (!this.removed.has(key)) {
+      if (this.live.get(taskKey(top.jobId, top.taskId)) === top.gen) {
         return top;
       }
-      this.removed.delete(key);
       queue.heap.pop();
     }
   }
@@ -201,6 +262,9 @@ export class Scheduler {
     request: TaskRequest,
     nowMs: number,
   ): Map<string, number> | null {
+    if (worker.reserved) {
+      return null;
+    }
     if (request.minTimeMs > 0 && worker.endsAtMs !== null) {
       if (worker.endsAtMs - nowMs < request.minTimeMs) {
         return null;
@@ -222,11 +286,17 @@ export class Scheduler {
   }
 
   private couldEverFit(request: TaskRequest, nowMs: number): boolean {
+    if ((request.nNodes ?? 0) > 0) {
+      return this.groupsWithAtLeast(request.nNodes ?? 0);
+    }
     for (const worker of this.workers.values()) {
       const saved = worker.free;
+      const reserved = worker.reserved;
+      worker.reserved = false;
       worker.free = worker.totals;
       const fits = this.fit(worker, request, nowMs) !== null;
       worker.free = saved;
+      worker.reserved = reserved;
       if (fits) {
         return true;
       }
@@ -244,6 +314,9 @@ export class Scheduler {
   ): { worker: SchedWorker; taken: Map<string, number> } | null {
     let best: { worker: SchedWorker; taken: Map<string, number>; left: number } | null = null;
     for (const worker of this.workers.values()) {
+      if (worker.minUtilization > 0) {
+        continue; // filled by fillMinUtilization, as a whole set
+      }
       const taken = this.fit(worker, request, nowMs);
       if (taken === null) {
         continue;
@@ -281,6 +354,28 @@ export class Scheduler {
       if (bestQueue === null || bestTask === null || bestTask.priority < blockBelow) {
         break;
       }
+      if ((bestQueue.request.nNodes ?? 0) > 0) {
+        const nodes = this.freeNodes(bestQueue.request, nowMs);
+        if (nodes === null) {
+          open.delete(bestQueue);
+          if (this.couldEverFit(bestQueue.request, nowMs)) {
+            blockBelow = Math.max(blockBelow, bestTask.priority);
+          }
+          continue;
+        }
+        this.take(bestQueue, bestTask);
+        for (const w of nodes) {
+          w.reserved = true;
+        }
+        out.push({
+          workerId: nodes[0]!.id,
+          jobId: bestTask.jobId,
+          taskId: bestTask.taskId,
+          taken: new Map(),
+          workers: nodes.map((w) => w.id),
+        });
+        continue;
+      }
       const choice = this.bestWorker(bestQueue.request, nowMs);
       if (choice === null) {
         open.delete(bestQueue);
@@ -289,8 +384,7 @@ export class Scheduler {
         }
         continue;
       }
-      bestQueue.heap.pop();
-      this.queuedCount--;
+      this.take(bestQueue, bestTask);
       for (const [name, amount] of choice.taken) {
         choice.worker.free.set(name, (choice.worker.free.get(name) ?? 0) - amount);
       }
@@ -302,6 +396,11 @@ export class Scheduler {
         taken: choice.taken,
       });
     }
+    for (const worker of this.workers.values()) {
+      if (worker.minUtilization > 0 && !worker.reserved && out.length < limit) {
+        this.fillMinUtilization(worker, nowMs, out);
+      }
+    }
     for (const [sig, queue] of this.queues) {
       if (queue.heap.size === 0) {
         this.queues.delete(sig);
@@ -309,4 +408,161 @@ export class Scheduler {
     }
     return out;
   }
+
+  private groupsWithAtLeast(n: number): boolean {
+    const sizes = new Map<string, number>();
+    for (const w of this.workers.values()) {
+      sizes.set(w.group, (sizes.get(w.group) ?? 0) + 1);
+    }
+    return [...sizes.values()].some((size) => size >= n);
+  }
+
+  /** `nNodes` idle workers of one group (lowest ids first), or null. */
+  private freeNodes(request: TaskRequest, nowMs: number): SchedWorker[] | null {
+    const n = request.nNodes ?? 0;
+    const byGroup = new Map<string, SchedWorker[]>();
+    const sorted = [...this.workers.values()].sort((a, b) => a.id - b.id);
+    for (const w of sorted) {
+      if (w.reserved || w.assigned > 0) {
+        continue;
+      }
+      if (request.minTimeMs > 0 && w.endsAtMs !== null && w.endsAtMs - nowMs < request.minTimeMs) {
+        continue;
+      }
+      const list = byGroup.get(w.group) ?? [];
+      list.push(w);
+      byGroup.set(w.group, list);
+      if (list.length >= n) {
+        return list.slice(0, n);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Gives a min-utilization worker the set of waiting tasks with the highest weighted CPU use
+   * that reaches its minimal utilization, or nothing. A bounded depth-first search over the
+   * distinct requests (each with how many tasks wait) finds the set.
+   */
+  private fillMinUtilization(worker: SchedWorker, nowMs: number, out: Assignment[]): void {
+    const totalCpus = worker.totals.get('cpus') ?? 0;
+    if (totalCpus <= 0) {
+      return;
+    }
+    const usedCpus = totalCpus - (worker.free.get('cpus') ?? 0);
+    const target = worker.minUtilization * totalCpus;
+    const options: MuOption[] = [];
+    for (const queue of this.queues.values()) {
+      if ((queue.request.nNodes ?? 0) > 0 || this.head(queue) === undefined) {
+        continue;
+      }
+      const saved = worker.free;
+      worker.free = new Map(worker.totals);
+      const taken = this.fit(worker, queue.request, nowMs);
+      worker.free = saved;
+      if (taken === null) {
+        continue;
+      }
+      const cpus = taken.get('cpus') ?? 0;
+      const weight = queue.request.weight ?? 10_000;
+      options.push({
+        queue,
+        taken,
+        cpus,
+        value: (cpus * weight) / 10_000,
+        available: queue.heap.size,
+      });
+    }
+    const chosen = bestMuCounts(options, new Map(worker.free), usedCpus, target);
+    if (chosen === null) {
+      return;
+    }
+    chosen.forEach((count, i) => {
+      const o = options[i]!;
+      for (let k = 0; k < count; k++) {
+        const task = this.head(o.queue);
+        if (task === undefined) {
+          return;
+        }
+        this.take(o.queue, task);
+        for (const [name, amount] of o.taken) {
+          worker.free.set(name, (worker.free.get(name) ?? 0) - amount);
+        }
+        worker.assigned++;
+        out.push({
+          workerId: worker.id,
+          jobId: task.jobId,
+          taskId: task.taskId,
+          taken: new Map(o.taken),
+        });
+      }
+    });
+  }
+}
+
+interface MuOption {
+  queue: RequestQueue;
+  taken: Map<string, number>;
+  cpus: number;
+  value: number;
+  available: number;
+}
+
+const MU_SEARCH_BUDGET = 20_000;
+
+/**
+ * How many tasks of each option to take so that the worker reaches `target` used CPUs with the
+ * highest value; null when no combination reaches it. Depth-first, largest counts first, with a
+ * bounded number of visited nodes so a round never stalls.
+ */
+function bestMuCounts(
+  options: MuOption[],
+  free: Map<string, number>,
+  usedCpus: number,
+  target: number,
+): number[] | null {
+  const counts = options.map(() => 0);
+  let best: { value: number; counts: number[] } | null = null;
+  let budget = MU_SEARCH_BUDGET;
+  const fits = (taken: Map<string, number>): boolean => {
+    for (const [name, amount] of taken) {
+      if ((free.get(name) ?? 0) < amount) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const change = (taken: Map<string, number>, sign: 1 | -1): void => {
+    for (const [name, amount] of taken) {
+      free.set(name, (free.get(name) ?? 0) + sign * amount);
+    }
+  };
+  const visit = (i: number, cpus: number, value: number): void => {
+    if (--budget < 0) {
+      return;
+    }
+    if (i === options.length) {
+      if (cpus > 0 && usedCpus + cpus >= target && (best === null || value > best.value)) {
+        best = { value, counts: [...counts] };
+      }
+      return;
+    }
+    const o = options[i]!;
+    let k = 0;
+    while (k < o.available && fits(o.taken)) {
+      change(o.taken, -1);
+      k++;
+    }
+    for (; k >= 0; k--) {
+      counts[i] = k;
+      visit(i + 1, cpus + k * o.cpus, value + k * o.value);
+      if (k > 0) {
+        change(o.taken, 1);
+      }
+    }
+    counts[i] = 0;
+  };
+  visit(0, 0, 0);
+  const result = best as { value: number; counts: number[] } | null;
+  return result === null ? null : result.counts;
 }

@@ -18,6 +18,7 @@ import type {
   ComputeTask,
   ServerInfo,
   ServerToWorker,
+  TaskNotification,
   TaskRef,
   TaskUpdate,
   WorkerConfiguration,
@@ -74,9 +75,17 @@ interface WorkerRecord {
   /** A reason the worker announced itself before closing. */
   announcedReason: WorkerLostReason | null;
   lastTaskStarted: { jobId: number; taskId: number; at: number } | null;
+  /** The multi-node task holding this worker. */
+  multiNode: { jobId: number; taskId: number; main: boolean } | null;
 }
 
-type Waiter = { jobs: number[]; withoutClose: boolean; done: () => void };
+type Waiter = {
+  jobs: number[];
+  withoutClose: boolean;
+  done: () => void;
+  /** Receives task notifications of `jobs` while waiting (`--on-notify`). */
+  notify: ((n: TaskNotification) => void) | null;
+};
 
 function key(jobId: number, taskId: number): number {
   return jobId * 4294967296 + taskId;
@@ -94,6 +103,8 @@ function toTaskRequest(variants: ResourceRequest[]): TaskRequest {
       amount: e.request.kind === 'all' ? 'all' : e.request.amount,
     })),
     minTimeMs: first.minTimeMs,
+    nNodes: first.nNodes,
+    weight: first.weight,
   };
 }
 
@@ -256,8 +267,13 @@ export class HqServer {
         case 'job-cancel':
           return this.reply(connection, reqId, this.cancelJobs(request.selector, request.reason));
         case 'wait-jobs':
-          return this.waitJobs(request.selector, request.withoutClose, (data) =>
-            this.reply(connection, reqId, data),
+          return this.waitJobs(
+            request.selector,
+            request.withoutClose,
+            (data) => this.reply(connection, reqId, data),
+            request.notify === true
+              ? (notification) => connection.send({ op: 'event', reqId, notification })
+              : null,
           );
         case 'worker-list':
           return this.reply(
@@ -340,11 +356,14 @@ export class HqServer {
       const p = fillPlaceholders(fillPlaceholders(def.path, values), { CWD: cwd });
       return { ...def, path: hasPlaceholders(p) ? p : path.resolve(cwd, p) };
     };
+    const stream = array.taskDesc.streamPath;
     return {
       ...array,
       taskDesc: {
         ...array.taskDesc,
         program: { ...program, cwd, stdout: stdio(program.stdout), stderr: stdio(program.stderr) },
+        streamPath:
+          stream === null ? null : path.resolve(array.submitDir, fillPlaceholders(stream, values)),
       },
     };
   }
@@ -414,6 +433,7 @@ export class HqServer {
         submit: submitIndex,
         entry: array.entries === null ? null : (array.entries[index] ?? null),
         workerId: null,
+        nodes: null,
         taken: null,
         startedAt: null,
         finishedAt: null,
@@ -558,6 +578,21 @@ export class HqServer {
       this.scheduler.release(task.workerId, task.taken);
       task.taken = null;
     }
+    this.detachNodes(task);
+  }
+
+  /** Frees the workers held by a multi-node task that is ending or leaving them. */
+  private detachNodes(task: TaskRecord): void {
+    if (task.nodes === null) {
+      return;
+    }
+    this.scheduler.releaseNodes(task.nodes);
+    for (const id of task.nodes) {
+      const w = this.workers.get(id);
+      if (w?.multiNode?.taskId === task.id) {
+        w.multiNode = null;
+      }
+    }
   }
 
   private sendCancels(byWorker: Map<number, TaskRef[]>): void {
@@ -570,6 +605,7 @@ export class HqServer {
     selector: IdSelector,
     withoutClose: boolean,
     respond: (data: ClientRpc['wait-jobs']['res']) => void,
+    notify: ((n: TaskNotification) => void) | null = null,
   ): void {
     const { found, missing } = this.selectJobs(selector);
     const jobs = found.map((j) => j.id);
@@ -589,7 +625,7 @@ export class HqServer {
       }
       respond(res);
     };
-    const waiter: Waiter = { jobs, withoutClose, done: finish };
+    const waiter: Waiter = { jobs, withoutClose, done: finish, notify };
     if (this.waiterReady(waiter)) {
       finish();
     } else {
@@ -602,6 +638,15 @@ export class HqServer {
       const job = this.jobs.get(id);
       return job === undefined || isJobCompleted(job) || (waiter.withoutClose && isJobIdle(job));
     });
+  }
+
+  /** Notifications are not state: they go to whoever waits on the job now, and are gone. */
+  private onNotify(workerId: number, jobId: number, taskId: number, message: string): void {
+    for (const waiter of this.waiters) {
+      if (waiter.notify !== null && waiter.jobs.includes(jobId)) {
+        waiter.notify({ jobId, taskId, workerId, message });
+      }
+    }
   }
 
   /** Called after any task of `job` ends or the job closes: completes it and wakes waiters. */
@@ -632,6 +677,7 @@ export class HqServer {
       runningTasks: w.runningCount,
       assignedTasks: w.tasks.size,
       lastTaskStarted: w.lastTaskStarted,
+      multiNode: w.multiNode === null ? null : { main: w.multiNode.main },
     };
   }
 
@@ -681,6 +727,9 @@ export class HqServer {
           case 'task-updates':
             this.onTaskUpdates(worker, message.updates);
             return;
+          case 'notify':
+            this.onNotify(worker.id, message.jobId, message.taskId, message.message);
+            return;
         }
       } catch (e) {
         log.warn(`closing worker connection: ${errorMessage(e)}`);
@@ -704,6 +753,7 @@ export class HqServer {
       stopRequested: false,
       announcedReason: null,
       lastTaskStarted: null,
+      multiNode: null,
     };
     this.workers.set(id, worker);
     const totals = new Map<string, number>();
@@ -711,7 +761,10 @@ export class HqServer {
       totals.set(item.name, descriptorKindSize(item));
     }
     const endsAt = configuration.timeLimitMs === null ? null : now + configuration.timeLimitMs;
-    this.scheduler.addWorker(id, totals, endsAt);
+    this.scheduler.addWorker(id, totals, endsAt, {
+      group: configuration.group,
+      minUtilization: configuration.minUtilization,
+    });
     this.emit({ type: 'worker-connected', id, configuration });
     log.info(`worker ${id} registered from ${configuration.hostname}`);
     connection.send({
@@ -753,7 +806,26 @@ export class HqServer {
     log.info(`worker ${worker.id} lost: ${reason}`);
     const isFailure = reason === 'connection-lost' || reason === 'heartbeat-lost';
     const touched = new Set<JobRecord>();
-    for (const task of worker.tasks.values()) {
+    const lost = [...worker.tasks.values()];
+    const held = worker.multiNode;
+    if (held !== null && !held.main) {
+      // A secondary node is gone: the task cannot go on; the root stops it and it runs again.
+      const task = this.jobs.get(held.jobId)?.tasks.get(held.taskId);
+      const rootId = task?.workerId ?? null;
+      const root = rootId === null ? undefined : this.workers.get(rootId);
+      if (task !== undefined && root !== undefined) {
+        root.tasks.delete(key(held.jobId, held.taskId));
+        if (task.state === 'running') {
+          root.runningCount--;
+        }
+        this.sendToWorker(root.id, {
+          op: 'cancel',
+          tasks: [{ jobId: held.jobId, taskId: held.taskId, instance: task.instance }],
+        });
+        lost.push(Object.assign(task, { jobId: held.jobId }));
+      }
+    }
+    for (const task of lost) {
       const job = this.jobs.get(task.jobId);
       const record = job?.tasks.get(task.id);
       if (!job || !record) {
@@ -762,6 +834,8 @@ export class HqServer {
       if (record.state === 'running') {
         job.counters.running--;
       }
+      this.detachNodes(record);
+      record.nodes = null;
       record.workerId = null;
       record.taken = null;
       const desc = job.submits[record.submit]!.taskDesc;
@@ -868,6 +942,12 @@ export class HqServer {
           job.counters.running++;
           worker.runningCount++;
           worker.lastTaskStarted = { jobId: u.jobId, taskId: u.taskId, at: u.at };
+          for (const id of task.nodes ?? []) {
+            const node = this.workers.get(id);
+            if (node !== undefined) {
+              node.lastTaskStarted = worker.lastTaskStarted;
+            }
+          }
           this.emit({ type: 'task-started', task: ref, worker: worker.id });
         }
         continue;
@@ -882,6 +962,10 @@ export class HqServer {
       if (task.taken) {
         this.scheduler.release(worker.id, task.taken);
         task.taken = null;
+        freed = true;
+      }
+      if (task.nodes !== null) {
+        this.detachNodes(task);
         freed = true;
       }
       if (u.state === 'finished') {
@@ -929,6 +1013,15 @@ export class HqServer {
       const worker = this.workers.get(a.workerId)!;
       task.workerId = a.workerId;
       task.taken = a.taken;
+      let nodes: string[] | null = null;
+      if (a.workers !== undefined) {
+        task.nodes = a.workers;
+        nodes = a.workers.map((id, i) => {
+          const w = this.workers.get(id)!;
+          w.multiNode = { jobId: a.jobId, taskId: a.taskId, main: i === 0 };
+          return w.configuration.hostname;
+        });
+      }
       worker.tasks.set(key(a.jobId, a.taskId), Object.assign(task, { jobId: a.jobId }));
       let batch = batches.get(a.workerId);
       if (!batch) {
@@ -949,6 +1042,7 @@ export class HqServer {
         instance: task.instance,
         shared: sharedIndex,
         entry: task.entry,
+        nodes,
       });
     }
     for (const [workerId, batch] of batches) {

@@ -21,6 +21,8 @@ export interface TaskRecord {
   submit: number;
   entry: string | null;
   workerId: number | null;
+  /** All workers of a multi-node task (the first is `workerId`), else null. */
+  nodes: number[] | null;
   /** What the task holds on its worker while assigned (scheduler bookkeeping). */
   taken: Map<string, number> | null;
   startedAt: number | null;
@@ -98,7 +100,7 @@ export function taskInfo(task: TaskRecord): TaskInfo {
     id: task.id,
     state: task.state,
     instance: task.instance,
-    workers: task.workerId === null ? [] : [task.workerId],
+    workers: task.nodes ?? (task.workerId === null ? [] : [task.workerId]),
     startedAt: task.startedAt,
     finishedAt: task.finishedAt,
     error: task.error,

@@ -126,8 +126,12 @@ export function listen(options: ListenOptions): Promise<tls.Server> {
     handshakeTimeout: 10_000,
   });
   server.on('secureConnection', (socket) => options.onConnection(new Connection(socket)));
-  server.on('tlsClientError', (error, socket) => {
-    options.onRefused(errorMessage(error), `${socket.remoteAddress}:${socket.remotePort}`);
+  server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+    // A peer that hangs up right after connecting (e.g. a liveness probe) is not a refusal.
+    if (error.code !== 'ECONNRESET' && !/socket hang up/.test(error.message)) {
+      const reason = error.code ?? errorMessage(error).split('\n')[0] ?? 'handshake failed';
+      options.onRefused(reason, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    }
     socket.destroy();
   });
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@
  * by that many bytes of msgpack. Frames larger than MAX_FRAME_BYTES are refused, so a peer that
  * sends garbage cannot make us allocate unbounded memory.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { C1, Packr, Unpackr } from 'msgpackr';
 import { HqError } from '../common/errors.js';
 
 export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
@@ -43,11 +43,17 @@ export class FrameDecoder {
       }
       const body = this.buffer.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + size);
       offset += HEADER_BYTES + size;
+      let value: unknown;
       try {
-        out.push(unpackr.unpack(body));
+        value = unpackr.unpack(body);
       } catch (e) {
         throw new HqError('HQ_PROTOCOL', 'frame body is not valid msgpack', { cause: e });
       }
+      // msgpackr decodes the reserved byte 0xc1 to a marker instead of failing.
+      if (value === C1) {
+        throw new HqError('HQ_PROTOCOL', 'frame body is not valid msgpack');
+      }
+      out.push(value);
     }
     this.buffer = offset === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(offset);
     return out;

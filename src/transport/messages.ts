@@ -51,6 +51,8 @@ export interface TaskDesc {
   crashLimit: CrashLimit;
   taskDir: boolean;
   pinMode: PinMode | null;
+  /** `--stream` directory: `pipe` stdio of the tasks goes into its `.hqs` files. */
+  streamPath: string | null;
 }
 
 export interface ArraySubmit {
@@ -129,6 +131,8 @@ export interface WorkerInfo {
   runningTasks: number;
   assignedTasks: number;
   lastTaskStarted: { jobId: number; taskId: number; at: number } | null;
+  /** Set while the worker is held by a multi-node task. */
+  multiNode: { main: boolean } | null;
 }
 
 export interface ServerInfo {
@@ -176,8 +180,11 @@ export interface ClientRpc {
     res: { results: { jobId: number; canceled: number; alreadyFinished: number | null }[] };
   };
   'wait-jobs': {
-    /** `withoutClose`: an open job counts as done once all its current tasks have ended. */
-    req: { selector: IdSelector; withoutClose: boolean };
+    /**
+     * `withoutClose`: an open job counts as done once all its current tasks have ended.
+     * `notify`: forward task notifications of these jobs as `event` frames until the answer.
+     */
+    req: { selector: IdSelector; withoutClose: boolean; notify?: boolean };
     res: { finished: number; failed: number; canceled: number; invalid: number; jobs: number[] };
   };
   'worker-list': { req: Record<never, never>; res: WorkerInfo[] };
@@ -197,9 +204,18 @@ export type ClientRequest = {
   [K in ClientOp]: { op: K; reqId: number } & ClientRpc[K]['req'];
 }[ClientOp];
 
+export interface TaskNotification {
+  jobId: number;
+  taskId: number;
+  workerId: number;
+  message: string;
+}
+
 export type ServerResponse =
   | { op: 'response'; reqId: number; ok: true; data: unknown }
-  | { op: 'response'; reqId: number; ok: false; error: string };
+  | { op: 'response'; reqId: number; ok: false; error: string }
+  /** Pushed to a pending request (e.g. `wait-jobs` with `notify`) before its response. */
+  | { op: 'event'; reqId: number; notification: TaskNotification };
 
 // ---- worker <-> server -----------------------------------------------------------------------
 
@@ -216,6 +232,8 @@ export interface ComputeTask {
   /** Index into the `shared` array of the same `compute` frame. */
   shared: number;
   entry: string | null;
+  /** Hostnames of every node of a multi-node task, this (root) worker first; else null. */
+  nodes: string[] | null;
 }
 
 export interface TaskRef {
@@ -234,7 +252,9 @@ export type WorkerToServer =
   | { op: 'heartbeat' }
   | { op: 'task-updates'; updates: TaskUpdate[] }
   /** The worker is about to exit on its own (idle timeout, time limit). */
-  | { op: 'stopping'; reason: WorkerLostReason };
+  | { op: 'stopping'; reason: WorkerLostReason }
+  /** `hq task notify` from inside a running task. */
+  | { op: 'notify'; jobId: number; taskId: number; message: string };
 
 export type ServerToWorker =
   | {

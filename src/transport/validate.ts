@@ -163,6 +163,15 @@ export function parseWorkerMessage(raw: unknown): WorkerToServer {
       }
       return { op: 'task-updates', updates: (o['updates'] as unknown[]).map(taskUpdate) };
     }
+    case 'notify': {
+      int(o, 'jobId');
+      int(o, 'taskId');
+      const message = str(o, 'message');
+      if (Buffer.byteLength(message) > 1024) {
+        fail('notification message is longer than 1024 bytes');
+      }
+      return { op: 'notify', jobId: o['jobId'] as number, taskId: o['taskId'] as number, message };
+    }
     case 'stopping': {
       const reason = str(o, 'reason');
       if (reason !== 'idle-timeout' && reason !== 'time-limit' && reason !== 'stopped') {

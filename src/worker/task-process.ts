@@ -27,6 +27,9 @@ export interface TaskLaunch {
   stderrPath: string | null;
   timeLimitMs: number | null;
   taskDir: string | null;
+  /** Receives `pipe` stdio (streaming): data per channel (0 stdout, 1 stderr), then its end. */
+  onOutput: ((channel: 0 | 1, data: Buffer) => void) | null;
+  onOutputEnd: ((channel: 0 | 1) => void) | null;
 }
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -64,12 +67,12 @@ function spawnErrorMessage(e: NodeJS.ErrnoException, launch: TaskLaunch): string
   return `Cannot execute ${JSON.stringify(launch.args.join(' '))}: ${text}${context}`;
 }
 
-function openStdio(def: StdioDef, file: string | null): number | 'ignore' {
+function openStdio(def: StdioDef, file: string | null): number | 'ignore' | 'pipe' {
   if (def.kind === 'file' && file !== null) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     return fs.openSync(file, 'w');
   }
-  return 'ignore';
+  return def.kind === 'pipe' ? 'pipe' : 'ignore';
 }
 
 function readErrorFile(taskDir: string): string | null {
@@ -107,8 +110,8 @@ export class TaskProcess {
 
   private start(resolve: (o: TaskOutcome) => void): void {
     const launch = this.launch;
-    let out: number | 'ignore' = 'ignore';
-    let err: number | 'ignore' = 'ignore';
+    let out: number | 'ignore' | 'pipe' = 'ignore';
+    let err: number | 'ignore' | 'pipe' = 'ignore';
     const closeFds = (): void => {
       for (const fd of [out, err]) {
         if (typeof fd === 'number') {
@@ -145,6 +148,16 @@ export class TaskProcess {
     }
     this.child = child;
     closeFds();
+    const pipes: [0 | 1, NodeJS.ReadableStream | null][] = [
+      [0, out === 'pipe' ? child.stdout : null],
+      [1, err === 'pipe' ? child.stderr : null],
+    ];
+    for (const [channel, stream] of pipes) {
+      if (stream !== null) {
+        stream.on('data', (chunk: Buffer) => launch.onOutput?.(channel, chunk));
+        stream.on('end', () => launch.onOutputEnd?.(channel));
+      }
+    }
     if (hasStdin && child.stdin) {
       child.stdin.on('error', () => undefined);
       child.stdin.end(Buffer.from(launch.stdin!));
@@ -156,7 +169,8 @@ export class TaskProcess {
       this.finish();
       resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
     });
-    child.once('exit', (code, signal) => {
+    // 'close' comes after 'exit' once the child's stdio is drained too (streamed output).
+    child.once('close', (code, signal) => {
       this.finish();
       if (this.stopReason !== null) {
         resolve({ state: 'failed', error: this.stopReason });

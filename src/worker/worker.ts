@@ -4,6 +4,7 @@
  * process; `shutdown` is the one way out and stops all of them in order.
  */
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { HqError, errorMessage } from '../common/errors.js';
 import { logger } from '../common/log.js';
@@ -31,6 +32,8 @@ import {
 } from '../transport/messages.js';
 import { ResourceAllocator, type Allocation } from './allocator.js';
 import { STOP_GRACE_MS, TaskProcess, type TaskOutcome } from './task-process.js';
+import { StreamRegistry } from './stream-writer.js';
+import { NotifyServer } from './notify.js';
 
 const log = logger('hq::worker');
 
@@ -58,6 +61,10 @@ export interface WorkerOptions {
 
 interface RunningTask {
   ref: TaskRef;
+  notifyToken: string | null;
+  /** The `--stream` dir when the task's stdio is piped into it. */
+  streamDir: string | null;
+  streamError: string | null;
   process: TaskProcess | null;
   allocation: Allocation;
   taskDir: string | null;
@@ -105,6 +112,8 @@ export class Worker {
   private exitResolve: ((code: number) => void) | null = null;
   private readonly exitCode: Promise<number>;
   private readonly hqPath = path.resolve(process.argv[1] ?? 'hq');
+  private streams: StreamRegistry | null = null;
+  private notify: NotifyServer | null = null;
 
   private readonly options: WorkerOptions;
 
@@ -189,6 +198,10 @@ export class Worker {
         this.serverUid = m.serverUid;
         this.idleTimeoutMs ??= m.idleTimeoutMs;
         log.info(`worker ${m.workerId} registered`);
+        this.streams = new StreamRegistry(m.serverUid, m.workerId);
+        this.notify = new NotifyServer(this.options.workDir, (task, message) =>
+          this.connection?.send({ op: 'notify', jobId: task.jobId, taskId: task.taskId, message }),
+        );
         this.options.onRegistered(m.workerId, configuration, Date.now());
         resolve();
       });
@@ -317,6 +330,10 @@ export class Worker {
     env['HQ_INSTANCE_ID'] = values.INSTANCE_ID;
     env['HQ_SUBMIT_DIR'] = shared.submitDir;
     env['HQ'] = this.hqPath;
+    const access = this.notify?.register({ jobId: task.jobId, taskId: task.taskId }) ?? null;
+    if (access !== null) {
+      env['HQ_ACCESS_KEY'] = access.key;
+    }
     if (task.entry !== null) {
       env['HQ_ENTRY'] = task.entry;
     }
@@ -343,10 +360,19 @@ export class Worker {
       }
     }
     let taskDir: string | null = null;
-    if (desc.taskDir) {
+    if (desc.taskDir || task.nodes !== null) {
       taskDir = fs.mkdtempSync(path.join(this.options.workDir, 't'));
       env['HQ_TASK_DIR'] = taskDir;
       env['HQ_ERROR_FILENAME'] = path.join(taskDir, 'hq-error');
+    }
+    if (task.nodes !== null && taskDir !== null) {
+      const nodeFile = path.join(taskDir, 'hq-nodefile');
+      const hostFile = path.join(taskDir, 'hq-hostfile');
+      fs.writeFileSync(nodeFile, task.nodes.map(shortHostname).join('\n') + '\n');
+      fs.writeFileSync(hostFile, task.nodes.join('\n') + '\n');
+      env['HQ_NODE_FILE'] = nodeFile;
+      env['HQ_HOST_FILE'] = hostFile;
+      env['HQ_NUM_NODES'] = String(task.nodes.length);
     }
     const removeOnFinish: string[] = [];
     if (program.stdout.kind === 'file' && program.stdout.rmIfFinished && paths.stdout) {
@@ -355,7 +381,26 @@ export class Worker {
     if (program.stderr.kind === 'file' && program.stderr.rmIfFinished && paths.stderr) {
       removeOnFinish.push(paths.stderr);
     }
-    const running: RunningTask = { ref, process: null, allocation, taskDir, removeOnFinish };
+    const piped = program.stdout.kind === 'pipe' || program.stderr.kind === 'pipe';
+    const streamDir = piped ? desc.streamPath : null;
+    const running: RunningTask = {
+      ref,
+      notifyToken: access?.token ?? null,
+      streamDir,
+      streamError: null,
+      process: null,
+      allocation,
+      taskDir,
+      removeOnFinish,
+    };
+    const streams = this.streams;
+    const guard = (f: () => void): void => {
+      try {
+        f();
+      } catch (e) {
+        running.streamError ??= errorMessage(e);
+      }
+    };
     this.tasks.set(taskKey(task.jobId, task.taskId), running);
     const args = program.args.map((a) => fillPlaceholders(a, { ...values, CWD: paths.cwd }));
     const processHandle = new TaskProcess({
@@ -369,14 +414,38 @@ export class Worker {
       stderrPath: paths.stderr,
       timeLimitMs: desc.timeLimitMs,
       taskDir,
+      onOutput:
+        streamDir === null || streams === null
+          ? null
+          : (channel, data) => guard(() => streams.write(streamDir, ref, channel, data)),
+      onOutputEnd:
+        streamDir === null || streams === null
+          ? null
+          : (channel) => guard(() => streams.end(streamDir, ref, channel)),
     });
     running.process = processHandle;
     this.pushUpdate({ ...ref, state: 'running', at: Date.now() });
-    void processHandle.outcome.then((outcome) => this.onTaskEnd(running, outcome));
+    void processHandle.outcome.then(async (outcome) => {
+      if (running.streamDir !== null && this.streams !== null) {
+        // Finished or failed is reported only once the task's output is on disk.
+        try {
+          await this.streams.flush(running.streamDir);
+        } catch (e) {
+          running.streamError ??= errorMessage(e);
+        }
+      }
+      if (running.streamError !== null) {
+        outcome = { state: 'failed', error: `Streaming: ${running.streamError}` };
+      }
+      this.onTaskEnd(running, outcome);
+    });
   }
 
   private releaseTask(running: RunningTask): void {
     this.allocator.free(running.allocation);
+    if (running.notifyToken !== null) {
+      this.notify?.unregister(running.notifyToken);
+    }
     if (running.taskDir !== null) {
       fs.rmSync(running.taskDir, { recursive: true, force: true });
     }
@@ -463,6 +532,8 @@ export class Worker {
         p.kill();
       }
     }
+    await this.streams?.close().catch(() => undefined);
+    this.notify?.close();
     if (this.connection) {
       await this.connection.flush();
       this.connection.close('worker stopping');
@@ -476,9 +547,21 @@ export class Worker {
   }
 }
 
+/** A host name cut at its first dot, unless it is an IP address. */
+function shortHostname(host: string): string {
+  if (isIP(host) !== 0) {
+    return host;
+  }
+  const dot = host.indexOf('.');
+  return dot === -1 ? host : host.slice(0, dot);
+}
+
 /** The request a task was scheduled with (its first variant; a default of one CPU). */
 function requestOf(shared: WorkerTaskShared): ResourceRequestEntry[] {
   const first = shared.taskDesc.resources[0];
+  if (first !== undefined && first.nNodes > 0) {
+    return [];
+  }
   if (first === undefined) {
     return [{ resource: 'cpus', request: { kind: 'amount', amount: 10_000, policy: 'compact' } }];
   }

@@ -1,0 +1,434 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { Packr, Unpackr } from 'msgpackr';
+
+import { HqEnv, withEnv } from './harness.js';
+
+interface Endpoint {
+  host: string;
+  port: number;
+  secret_key: string;
+}
+interface Access {
+  version: string;
+  server_uid: string;
+  client: Endpoint;
+  worker: Endpoint;
+}
+
+const IO_TIMEOUT_MS = 10_000;
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+function readAccess(serverDir: string): Access {
+  return JSON.parse(
+    fs.readFileSync(path.join(serverDir, 'hq-current', 'access.json'), 'utf8'),
+  ) as Access;
+}
+
+function frame(message: unknown): Buffer {
+  const body = packr.pack(message);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
+
+function rawFrame(body: Buffer): Buffer {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
+}
+
+type TlsOutcome = { connected: true; socket: tls.TLSSocket } | { connected: false; error: string };
+
+/** A TLS 1.3 PSK handshake with `identity`/`key`; rejects only if nothing happens in time. */
+function tlsConnect(port: number, identity: string, key: Buffer): Promise<TlsOutcome> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      minVersion: 'TLSv1.3',
+      checkServerIdentity: () => undefined,
+      pskCallback: () => ({ psk: key, identity }),
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no TLS outcome within ${IO_TIMEOUT_MS} ms (${identity} on ${port})`));
+    }, IO_TIMEOUT_MS);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve({ connected: true, socket });
+    });
+    // `on`, not `once`: a later error on a connected socket must not become an uncaught one.
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ connected: false, error: `${e.code ?? ''} ${e.message}` });
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ connected: false, error: 'closed' });
+    });
+  });
+}
+
+async function connectOrFail(port: number, identity: string, key: Buffer): Promise<tls.TLSSocket> {
+  const outcome = await tlsConnect(port, identity, key);
+  if (!outcome.connected) {
+    throw new Error(`the right key was refused: ${outcome.error}`);
+  }
+  return outcome.socket;
+}
+
+/** Resolves when the peer closes `socket` (we never close it first); rejects after a timeout. */
+function closedByPeer(socket: net.Socket, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the server did not drop the connection after ${what}`));
+    }, IO_TIMEOUT_MS);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.on('error', () => undefined);
+  });
+}
+
+/** Reads one response frame from `socket`. */
+function readFrame(socket: tls.TLSSocket): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => reject(new Error('no response frame')), IO_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length >= 4 && buffer.length >= 4 + buffer.readUInt32BE(0)) {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        resolve(unpackr.unpack(buffer.subarray(4, 4 + buffer.readUInt32BE(0))));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error('closed before a response frame')));
+  });
+}
+
+interface Port {
+  role: 'client' | 'worker';
+  port: number;
+  identity: string;
+  key: Buffer;
+}
+
+void describe('authentication and hostile peers', () => {
+  let env: HqEnv;
+  let access: Access;
+  let ports: Port[];
+  let keys: { client: Buffer; worker: Buffer; random: Buffer };
+  let baseline: { jobs: string; workers: string };
+
+  before(async () => {
+    env = await HqEnv.create();
+    await env.startServer();
+    await env.startWorker({ cpus: 1 });
+    const submit = await env.output(['submit', '--', 'true']);
+    assert.match(submit, /job ID: 1/);
+    await env.waitForJobState(1, 'FINISHED');
+    access = readAccess(env.serverDir);
+    keys = {
+      client: Buffer.from(access.client.secret_key, 'hex'),
+      worker: Buffer.from(access.worker.secret_key, 'hex'),
+      random: randomBytes(32),
+    };
+    ports = [
+      { role: 'client', port: access.client.port, identity: 'hq-client', key: keys.client },
+      { role: 'worker', port: access.worker.port, identity: 'hq-worker', key: keys.worker },
+    ];
+    baseline = {
+      jobs: await env.output(['job', 'list', '--all']),
+      workers: await env.output(['worker', 'list', '--all']),
+    };
+    assert.match(baseline.workers, /RUNNING/);
+  });
+
+  after(async () => {
+    await env?.close();
+  });
+
+  /** The server still answers both lists exactly as before, and the worker still runs tasks. */
+  async function assertServerHealthy(): Promise<void> {
+    assert.equal(await env.output(['job', 'list', '--all']), baseline.jobs);
+    assert.equal(await env.output(['worker', 'list', '--all']), baseline.workers);
+    assert.ok(env.server?.isRunning, 'the server process is still running');
+  }
+
+  void it('accepts only the own identity with the own key on each port', async () => {
+    const identities = ['hq-client', 'hq-worker', 'somebody'];
+    for (const p of ports) {
+      for (const identity of identities) {
+        for (const [keyName, key] of Object.entries(keys)) {
+          const outcome = await tlsConnect(p.port, identity, key);
+          const expected = identity === p.identity && keyName === p.role;
+          const what = `${identity} with the ${keyName} key on the ${p.role} port`;
+          if (outcome.connected) {
+            outcome.socket.destroy();
+          } else {
+            // Refused by the handshake itself (a TLS alert), not by some unrelated failure.
+            assert.match(outcome.error, /SSL|TLS|ECONNRESET|closed/, what);
+          }
+          assert.equal(outcome.connected, expected, what);
+        }
+      }
+    }
+    await assertServerHealthy();
+  });
+
+  void it('answers a well-formed request sent as raw frames (control for the tests below)', async () => {
+    const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
+    try {
+      const response = readFrame(socket);
+      socket.write(frame({ op: 'job-list', reqId: 7 }));
+      const r = (await response) as { op: string; reqId: number; ok: boolean; data: unknown[] };
+      assert.equal(r.op, 'response');
+      assert.equal(r.reqId, 7);
+      assert.equal(r.ok, true);
+      assert.equal(r.data.length, 1);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  for (const role of ['client', 'worker'] as const) {
+    void it(`drops a plaintext peer that sends garbage to the ${role} port`, async () => {
+      const port = role === 'client' ? access.client.port : access.worker.port;
+      const socket = net.connect(port, '127.0.0.1');
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      const closed = closedByPeer(socket, 'plaintext garbage');
+      socket.write(
+        Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), randomBytes(64)]),
+      );
+      await closed;
+      // At most a TLS alert record (content type 21) comes back, never application data.
+      const reply = Buffer.concat(received);
+      assert.ok(
+        reply.length === 0 || reply[0] === 0x15,
+        `unexpected reply ${reply.toString('hex')}`,
+      );
+      await assertServerHealthy();
+    });
+  }
+
+  const badFrames: [string, (role: 'client' | 'worker') => Buffer][] = [
+    ['a frame that is not msgpack', () => rawFrame(Buffer.from([0xc1, 0xc1, 0xc1]))],
+    ['a msgpack value followed by junk', () => rawFrame(Buffer.from([0x01, 0xc1, 0xff]))],
+    ['a msgpack string instead of a message', () => frame('hello')],
+    [
+      'a message of an unknown kind',
+      (role) => frame(role === 'client' ? { op: 'drop-tables', reqId: 1 } : { op: 'drop-tables' }),
+    ],
+    [
+      'a message with fields of the wrong type',
+      (role) =>
+        frame(
+          role === 'client'
+            ? { op: 'job-info', reqId: 'x', selector: 5 }
+            : { op: 'register', protocol: 'x', version: 5 },
+        ),
+    ],
+    [
+      'a message out of order (worker: heartbeat before register)',
+      (role) => frame(role === 'client' ? { op: 'response', reqId: 1 } : { op: 'heartbeat' }),
+    ],
+    [
+      'a 4 GiB length prefix',
+      () => Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(16)]),
+    ],
+  ];
+
+  for (const role of ['client', 'worker'] as const) {
+    for (const [what, make] of badFrames) {
+      void it(`disconnects an authenticated ${role} that sends ${what}`, async () => {
+        const p = ports.find((x) => x.role === role)!;
+        const socket = await connectOrFail(p.port, p.identity, p.key);
+        try {
+          const closed = closedByPeer(socket, what);
+          socket.write(make(role));
+          await closed;
+        } finally {
+          socket.destroy();
+        }
+        await assertServerHealthy();
+      });
+    }
+
+    void it(`survives an authenticated ${role} that sends a truncated frame and hangs up`, async () => {
+      const p = ports.find((x) => x.role === role)!;
+      const socket = await connectOrFail(p.port, p.identity, p.key);
+      try {
+        // A header announcing 1000 bytes, then only 10 of them.
+        const partial = Buffer.concat([Buffer.from([0, 0, 0x03, 0xe8]), randomBytes(10)]);
+        await new Promise<void>((resolve) => socket.write(partial, () => resolve()));
+        // While the frame is incomplete the server waits, and keeps serving everybody else.
+        await assertServerHealthy();
+        assert.equal(socket.destroyed, false);
+        const closed = closedByPeer(socket, 'a truncated frame and end of stream');
+        socket.end();
+        await closed;
+      } finally {
+        socket.destroy();
+      }
+      await assertServerHealthy();
+    });
+  }
+});
+
+/** A TCP proxy on loopback that records every byte in both directions, per connection. */
+class RecordingProxy {
+  readonly streams: { toServer: Buffer[]; toClient: Buffer[] }[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private readonly server: net.Server;
+  port = 0;
+
+  private constructor(targetPort: number) {
+    this.server = net.createServer((downstream) => {
+      const record = { toServer: [] as Buffer[], toClient: [] as Buffer[] };
+      this.streams.push(record);
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      for (const s of [downstream, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => {
+          downstream.destroy();
+          upstream.destroy();
+        });
+        s.on('close', () => {
+          this.sockets.delete(s);
+          downstream.destroy();
+          upstream.destroy();
+        });
+      }
+      downstream.on('data', (d: Buffer) => {
+        record.toServer.push(Buffer.from(d));
+        upstream.write(d);
+      });
+      upstream.on('data', (d: Buffer) => {
+        record.toClient.push(Buffer.from(d));
+        downstream.write(d);
+      });
+      downstream.on('end', () => upstream.end());
+      upstream.on('end', () => downstream.end());
+    });
+  }
+
+  static start(targetPort: number): Promise<RecordingProxy> {
+    const proxy = new RecordingProxy(targetPort);
+    return new Promise((resolve, reject) => {
+      proxy.server.once('error', reject);
+      proxy.server.listen(0, '127.0.0.1', () => {
+        const address = proxy.server.address();
+        proxy.port = typeof address === 'object' && address !== null ? address.port : 0;
+        resolve(proxy);
+      });
+    });
+  }
+
+  /** Every recorded byte stream (one per connection and direction). */
+  recorded(): Buffer[] {
+    return this.streams.flatMap((s) => [Buffer.concat(s.toServer), Buffer.concat(s.toClient)]);
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) {
+      s.destroy();
+    }
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+void describe('the wire', () => {
+  void it('carries no plaintext: commands, task definitions and keys are encrypted', () =>
+    withEnv(async (env) => {
+      await env.startServer();
+      const access = readAccess(env.serverDir);
+      const clientProxy = await RecordingProxy.start(access.client.port);
+      const workerProxy = await RecordingProxy.start(access.worker.port);
+      try {
+        // A second server directory whose access file sends clients and workers via the proxies.
+        const proxyDir = env.path('via-proxy');
+        fs.mkdirSync(proxyDir);
+        const proxied: Access = {
+          ...access,
+          client: { ...access.client, port: clientProxy.port },
+          worker: { ...access.worker, port: workerProxy.port },
+        };
+        fs.writeFileSync(path.join(proxyDir, 'access.json'), JSON.stringify(proxied), {
+          mode: 0o600,
+        });
+
+        await env.startWorker({ serverDir: proxyDir });
+        const marker = `hq-marker-${randomBytes(12).toString('hex')}`;
+        const submitted = await env.command(
+          ['submit', '--name', `name-${marker}`, '--', 'bash', '-c', `echo ${marker}`],
+          { serverDir: proxyDir },
+        );
+        assert.equal(submitted.stdout, 'Job submitted successfully, job ID: 1\n');
+        await env.waitForJobState(1, 'FINISHED');
+        // The marker made it through both proxies: back to a client and into the task.
+        const info = await env.output(['job', 'info', '1'], { serverDir: proxyDir });
+        assert.ok(info.includes(marker), info);
+        assert.equal(fs.readFileSync(env.path('job-1', '0.stdout'), 'utf8'), `${marker}\n`);
+
+        for (const [name, proxy] of [
+          ['client', clientProxy],
+          ['worker', workerProxy],
+        ] as const) {
+          assert.ok(proxy.streams.length >= 1, `the ${name} proxy was used`);
+          for (const s of proxy.streams) {
+            const first = s.toServer[0];
+            assert.ok(
+              first !== undefined && first[0] === 0x16 && first[1] === 0x03,
+              'TLS handshake',
+            );
+          }
+          const bytes = proxy.recorded();
+          assert.ok(
+            bytes.some((b) => b.length > 0),
+            `bytes were recorded on the ${name} connection`,
+          );
+          // Control: the PSK identity travels in the clear in the ClientHello, so the scan below
+          // does see plaintext where there is some.
+          assert.ok(
+            bytes.some((b) => b.includes(Buffer.from(`hq-${name}`))),
+            `the ${name} PSK identity is visible in the recording`,
+          );
+          const secrets: [string, Buffer][] = [
+            ['marker', Buffer.from(marker)],
+            ['marker (utf-16)', Buffer.from(marker, 'utf16le')],
+            ['client key (hex)', Buffer.from(access.client.secret_key)],
+            ['client key (raw)', Buffer.from(access.client.secret_key, 'hex')],
+            ['worker key (hex)', Buffer.from(access.worker.secret_key)],
+            ['worker key (raw)', Buffer.from(access.worker.secret_key, 'hex')],
+          ];
+          for (const b of bytes) {
+            for (const [what, needle] of secrets) {
+              assert.equal(b.includes(needle), false, `${what} visible on the ${name} connection`);
+            }
+          }
+        }
+        // The client connections carried the submit (marker out) and job info (marker back).
+        assert.ok(clientProxy.streams.length >= 2);
+      } finally {
+        await clientProxy.close();
+        await workerProxy.close();
+      }
+    }));
+});
