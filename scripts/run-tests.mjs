@@ -16,7 +16,7 @@ const files = dirs.flatMap((dir) =>
 );
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=1800000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -590,6 +590,9 @@ export class HqServer {
     for (const id of task.nodes) {
       const w = this.workers.get(id);
       if (w?.multiNode?.taskId === task.id) {
+        if (!w.multiNode.main) {
+          this.sendToWorker(id, { op: 'reservation', reserved: false });
+        }
         w.multiNode = null;
       }
     }
@@ -807,24 +810,7 @@ export class HqServer {
     const isFailure = reason === 'connection-lost' || reason === 'heartbeat-lost';
     const touched = new Set<JobRecord>();
     const lost = [...worker.tasks.values()];
-    const held = worker.multiNode;
-    if (held !== null && !held.main) {
-      // A secondary node is gone: the task cannot go on; the root stops it and it runs again.
-      const task = this.jobs.get(held.jobId)?.tasks.get(held.taskId);
-      const rootId = task?.workerId ?? null;
-      const root = rootId === null ? undefined : this.workers.get(rootId);
-      if (task !== undefined && root !== undefined) {
-        root.tasks.delete(key(held.jobId, held.taskId));
-        if (task.state === 'running') {
-          root.runningCount--;
-        }
-        this.sendToWorker(root.id, {
-          op: 'cancel',
-          tasks: [{ jobId: held.jobId, taskId: held.taskId, instance: task.instance }],
-        });
-        lost.push(Object.assign(task, { jobId: held.jobId }));
-      }
-    }
+    // A lost secondary node of a multi-node task does not stop it: its root goes on.
     for (const task of lost) {
       const job = this.jobs.get(task.jobId);
       const record = job?.tasks.get(task.id);
@@ -1019,6 +1005,9 @@ export class HqServer {
         nodes = a.workers.map((id, i) => {
           const w = this.workers.get(id)!;
           w.multiNode = { jobId: a.jobId, taskId: a.taskId, main: i === 0 };
+          if (i > 0) {
+            this.sendToWorker(id, { op: 'reservation', reserved: true });
+          }
           return w.configuration.hostname;
         });
       }

@@ -266,4 +266,6 @@ export type ServerToWorker =
     }
   | { op: 'compute'; shared: WorkerTaskShared[]; tasks: ComputeTask[] }
   | { op: 'cancel'; tasks: TaskRef[] }
+  /** The worker is held (or no longer held) as a secondary node of a multi-node task. */
+  | { op: 'reservation'; reserved: boolean }
   | { op: 'stop' };

@@ -114,6 +114,8 @@ export class Worker {
   private readonly hqPath = path.resolve(process.argv[1] ?? 'hq');
   private streams: StreamRegistry | null = null;
   private notify: NotifyServer | null = null;
+  /** Held by a multi-node task that runs elsewhere: not idle. */
+  private reserved = false;
 
   private readonly options: WorkerOptions;
 
@@ -233,6 +235,10 @@ export class Worker {
           this.cancelTask(ref);
         }
         return;
+      case 'reservation':
+        this.reserved = m.reserved;
+        this.resetIdleTimer();
+        return;
       case 'stop':
         log.info('stop requested by the server');
         void this.shutdown(0);
@@ -247,7 +253,12 @@ export class Worker {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
     }
-    if (this.idleTimeoutMs === null || this.tasks.size > 0 || this.waiting.length > 0) {
+    if (
+      this.idleTimeoutMs === null ||
+      this.reserved ||
+      this.tasks.size > 0 ||
+      this.waiting.length > 0
+    ) {
       return;
     }
     this.idleTimer = setTimeout(() => {
@@ -464,6 +475,10 @@ export class Worker {
     const k = taskKey(running.ref.jobId, running.ref.taskId);
     if (this.tasks.get(k) !== running) {
       return; // canceled: already released by cancelTask
+    }
+    if (this.exiting) {
+      // Killed because the worker stops: the server decides what happens to the task.
+      return;
     }
     this.tasks.delete(k);
     if (outcome.state === 'finished') {
