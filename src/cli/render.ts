@@ -445,12 +445,37 @@ export function taskToJson(
   return out;
 }
 
-/** The submit that created task `taskId` of `job`. */
-export function submitOf(job: JobDetail, taskId: number): JobDetail['submits'][number] | undefined {
-  if (job.submits.length === 1) {
-    return job.submits[0];
+interface TaskSource {
+  taskDesc: TaskDesc;
+  submitDir: string;
+}
+
+const graphIndex = new WeakMap<JobDetail, Map<number, TaskSource>>();
+
+/** The description and submit dir of task `taskId` of `job`. */
+export function submitOf(job: JobDetail, taskId: number): TaskSource | undefined {
+  const only = job.submits.length === 1 ? job.submits[0] : undefined;
+  if (only?.kind === 'array') {
+    return only;
   }
-  return job.submits.find((s) => idRangesContain(s.ids, taskId));
+  for (const s of job.submits) {
+    if (s.kind === 'array' && idRangesContain(s.ids, taskId)) {
+      return s;
+    }
+  }
+  let index = graphIndex.get(job);
+  if (index === undefined) {
+    index = new Map();
+    for (const s of job.submits) {
+      if (s.kind === 'graph') {
+        for (const t of s.tasks) {
+          index.set(t.id, { taskDesc: t.taskDesc, submitDir: s.submitDir });
+        }
+      }
+    }
+    graphIndex.set(job, index);
+  }
+  return index.get(taskId);
 }
 
 function taskDescOf(job: JobDetail, taskId: number): TaskDesc | undefined {
@@ -518,7 +543,11 @@ export function jobDetailToJson(job: JobDetail, serverUid: string): unknown {
     info: jobInfoToJson(job.info),
     max_fails: job.maxFails,
     started_at: jsonDate(job.submittedAt),
-    submits: job.submits.map((s) => ({ array: taskDescToJson(s.taskDesc) })),
+    submits: job.submits.map((s) =>
+      s.kind === 'array'
+        ? { array: taskDescToJson(s.taskDesc) }
+        : { graph: s.tasks.map((t) => taskDescToJson(t.taskDesc)) },
+    ),
     tasks: job.tasks.map((t) => taskToJson(t, taskPaths(job, t, serverUid))),
   };
 }
@@ -565,7 +594,7 @@ export function printJobDetails(
     }
     rows.push([bold('Workers'), workersCell]);
     const submit = job.submits.length === 1 ? job.submits[0] : undefined;
-    if (submit !== undefined) {
+    if (submit?.kind === 'array') {
       const desc = submit.taskDesc;
       const p = desc.program;
       rows.push([bold('Resources'), formatResourceVariants(desc.resources)]);

@@ -4,7 +4,7 @@
  * Today the sink only feeds debug logging and `hq server debug-dump`.
  */
 import type {
-  ArraySubmit,
+  SubmitDesc,
   TaskRef,
   WorkerConfiguration,
   WorkerLostReason,
@@ -15,7 +15,7 @@ export type ServerEvent =
   | { type: 'server-stop' }
   | { type: 'worker-connected'; id: number; configuration: WorkerConfiguration }
   | { type: 'worker-lost'; id: number; reason: WorkerLostReason }
-  | { type: 'job-created'; job: number; name: string; maxFails: number | null; submit: ArraySubmit }
+  | { type: 'job-created'; job: number; name: string; maxFails: number | null; submit: SubmitDesc }
   | { type: 'task-started'; task: TaskRef; worker: number }
   | { type: 'task-finished'; task: TaskRef }
   | { type: 'task-failed'; task: TaskRef; error: string }

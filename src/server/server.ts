@@ -13,6 +13,8 @@ import { listen, type Connection } from '../transport/connection.js';
 import type {
   ArraySubmit,
   JobStatus,
+  SubmitDesc,
+  TaskDesc,
   ClientRequest,
   ClientRpc,
   ComputeTask,
@@ -244,6 +246,8 @@ export class HqServer {
           return this.reply(connection, reqId, this.debugDump());
         case 'submit':
           return this.reply(connection, reqId, this.submit(request));
+        case 'submit-graph':
+          return this.reply(connection, reqId, this.submitGraph(request));
         case 'job-open':
           return this.reply(connection, reqId, this.openJob(request.name, request.maxFails));
         case 'job-close':
@@ -341,14 +345,14 @@ export class HqServer {
    * The submit-time pass over task paths: JOB_ID, SUBMIT_DIR and SERVER_UID are known now;
    * the cwd becomes absolute, and paths without placeholders left become absolute too.
    */
-  private resolveSubmitPaths(jobId: number, array: ArraySubmit): ArraySubmit {
+  private resolveSubmitPaths(jobId: number, desc: TaskDesc, submitDir: string): TaskDesc {
     const values = {
       JOB_ID: String(jobId),
-      SUBMIT_DIR: array.submitDir,
+      SUBMIT_DIR: submitDir,
       SERVER_UID: this.config.serverUid,
     };
-    const program = array.taskDesc.program;
-    const cwd = path.resolve(array.submitDir, fillPlaceholders(program.cwd, values));
+    const program = desc.program;
+    const cwd = path.resolve(submitDir, fillPlaceholders(program.cwd, values));
     const stdio = (def: typeof program.stdout): typeof program.stdout => {
       if (def.kind !== 'file') {
         return def;
@@ -356,33 +360,102 @@ export class HqServer {
       const p = fillPlaceholders(fillPlaceholders(def.path, values), { CWD: cwd });
       return { ...def, path: hasPlaceholders(p) ? p : path.resolve(cwd, p) };
     };
-    const stream = array.taskDesc.streamPath;
+    const stream = desc.streamPath;
     return {
-      ...array,
-      taskDesc: {
-        ...array.taskDesc,
-        program: { ...program, cwd, stdout: stdio(program.stdout), stderr: stdio(program.stderr) },
-        streamPath:
-          stream === null ? null : path.resolve(array.submitDir, fillPlaceholders(stream, values)),
-      },
+      ...desc,
+      program: { ...program, cwd, stdout: stdio(program.stdout), stderr: stdio(program.stderr) },
+      streamPath:
+        stream === null ? null : path.resolve(submitDir, fillPlaceholders(stream, values)),
     };
   }
 
-  private submit(request: ClientRpc['submit']['req']): ClientRpc['submit']['res'] {
-    let job: JobRecord;
-    if (request.jobId !== null) {
-      const existing = this.jobs.get(request.jobId);
-      if (existing === undefined) {
-        throw new HqError('HQ_NOT_FOUND', `Job ${request.jobId} not found.`);
-      }
-      if (!existing.isOpen) {
-        throw new HqError('HQ_INVALID_ARGUMENT', `Job ${request.jobId} is not opened.`);
-      }
-      job = existing;
-    } else {
-      job = this.newJob(this.nextJobId, request.name, request.maxFails, false);
+  /** The job a submit goes into: a new one (not registered yet) or an open one. */
+  private targetJob(jobId: number | null, name: string, maxFails: number | null): JobRecord {
+    if (jobId === null) {
+      return this.newJob(this.nextJobId, name, maxFails, false);
     }
-    const array: ArraySubmit = this.resolveSubmitPaths(job.id, request.array);
+    const existing = this.jobs.get(jobId);
+    if (existing === undefined) {
+      throw new HqError('HQ_NOT_FOUND', `Job ${jobId} not found.`);
+    }
+    if (!existing.isOpen) {
+      throw new HqError('HQ_INVALID_ARGUMENT', `Job ${jobId} is not opened.`);
+    }
+    return existing;
+  }
+
+  /**
+   * Adds validated tasks to `job` (registering a new job), queues those whose dependencies
+   * are done, and records the submit. Nothing is changed when validation fails before this.
+   */
+  private addTasks(
+    job: JobRecord,
+    submit: SubmitDesc,
+    tasks: { id: number; desc: number; entry: string | null; deps: number[] }[],
+  ): void {
+    if (!this.jobs.has(job.id)) {
+      this.nextJobId++;
+      this.jobs.set(job.id, job);
+    }
+    job.submits.push(submit);
+    job.completedAt = null;
+    this.emit({ type: 'job-created', job: job.id, name: job.name, maxFails: job.maxFails, submit });
+    for (const t of tasks) {
+      job.tasks.set(t.id, {
+        id: t.id,
+        state: 'waiting',
+        instance: 0,
+        crashCount: 0,
+        desc: t.desc,
+        waitingDeps: 0,
+        consumers: null,
+        entry: t.entry,
+        workerId: null,
+        nodes: null,
+        taken: null,
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+      });
+    }
+    const toAbort: TaskRecord[] = [];
+    for (const t of tasks) {
+      const record = job.tasks.get(t.id)!;
+      for (const dep of t.deps) {
+        const d = job.tasks.get(dep)!;
+        (d.consumers ??= []).push(t.id);
+        if (d.state === 'failed' || d.state === 'canceled' || d.state === 'aborted') {
+          toAbort.push(d);
+        } else if (d.state !== 'finished') {
+          record.waitingDeps++;
+        }
+      }
+    }
+    for (const t of tasks) {
+      const record = job.tasks.get(t.id)!;
+      if (record.waitingDeps === 0 && record.state === 'waiting') {
+        const d = job.descs[record.desc]!;
+        this.scheduler.enqueue(job.id, t.id, d.taskDesc.priority, d.request);
+      }
+    }
+    for (const d of toAbort) {
+      this.abortConsumers(job, d);
+    }
+    this.checkJobCompleted(job);
+    this.requestSchedule();
+  }
+
+  private addDesc(job: JobRecord, taskDesc: TaskDesc, submitDir: string): number {
+    job.descs.push({ taskDesc, submitDir, request: toTaskRequest(taskDesc.resources) });
+    return job.descs.length - 1;
+  }
+
+  private submit(request: ClientRpc['submit']['req']): ClientRpc['submit']['res'] {
+    const job = this.targetJob(request.jobId, request.name, request.maxFails);
+    const array: ArraySubmit = {
+      ...request.array,
+      taskDesc: this.resolveSubmitPaths(job.id, request.array.taskDesc, request.array.submitDir),
+    };
     let ids: number[];
     if (array.autoIds) {
       let first = 0;
@@ -407,42 +480,96 @@ export class HqServer {
         throw new HqError('HQ_INVALID_ARGUMENT', `Task ${id} already exists in job ${job.id}.`);
       }
     }
-    if (request.jobId === null) {
-      this.nextJobId++;
-      this.jobs.set(job.id, job);
-    }
-    const submitIndex = job.submits.length;
-    const taskRequest = toTaskRequest(array.taskDesc.resources);
-    job.submits.push(array);
-    job.requests.push(taskRequest);
-    job.completedAt = null;
-    this.emit({
-      type: 'job-created',
-      job: job.id,
-      name: job.name,
-      maxFails: job.maxFails,
-      submit: array,
-    });
-    const priority = array.taskDesc.priority;
-    ids.forEach((taskId, index) => {
-      job.tasks.set(taskId, {
-        id: taskId,
-        state: 'waiting',
-        instance: 0,
-        crashCount: 0,
-        submit: submitIndex,
+    const desc = this.addDesc(job, array.taskDesc, array.submitDir);
+    this.addTasks(
+      job,
+      { kind: 'array', ...array },
+      ids.map((id, index) => ({
+        id,
+        desc,
         entry: array.entries === null ? null : (array.entries[index] ?? null),
-        workerId: null,
-        nodes: null,
-        taken: null,
-        startedAt: null,
-        finishedAt: null,
-        error: null,
-      });
-      this.scheduler.enqueue(job.id, taskId, priority, taskRequest);
-    });
-    this.requestSchedule();
+        deps: [],
+      })),
+    );
     return { jobId: job.id, nTasks: ids.length };
+  }
+
+  private submitGraph(request: ClientRpc['submit-graph']['req']): ClientRpc['submit-graph']['res'] {
+    const job = this.targetJob(request.jobId, request.name, request.maxFails);
+    const { submitDir } = request.graph;
+    const ids = new Set<number>();
+    for (const t of request.graph.tasks) {
+      if (job.tasks.has(t.id)) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Task ${t.id} already exists in job ${job.id}.`);
+      }
+      if (ids.has(t.id)) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Task ${t.id} is defined more than once.`);
+      }
+      ids.add(t.id);
+    }
+    // Dependencies point at earlier tasks of this submit or at tasks already in the job, so
+    // a valid graph is acyclic by construction.
+    const seen = new Set<number>();
+    for (const t of request.graph.tasks) {
+      for (const dep of t.deps) {
+        if (!seen.has(dep) && !job.tasks.has(dep)) {
+          throw new HqError('HQ_INVALID_ARGUMENT', `Invalid dependency on ${t.id}`);
+        }
+      }
+      seen.add(t.id);
+    }
+    const tasks = request.graph.tasks.map((t) => ({
+      ...t,
+      taskDesc: this.resolveSubmitPaths(job.id, t.taskDesc, submitDir),
+    }));
+    this.addTasks(
+      job,
+      { kind: 'graph', tasks, submitDir },
+      tasks.map((t) => ({
+        id: t.id,
+        desc: this.addDesc(job, t.taskDesc, submitDir),
+        entry: null,
+        deps: t.deps,
+      })),
+    );
+    return { jobId: job.id, nTasks: tasks.length };
+  }
+
+  /** A task that will never finish makes every task depending on it (transitively) aborted. */
+  private abortConsumers(job: JobRecord, task: TaskRecord): void {
+    const stack = [...(task.consumers ?? [])];
+    const aborted: number[] = [];
+    const byWorker = new Map<number, TaskRef[]>();
+    while (stack.length > 0) {
+      const c = job.tasks.get(stack.pop()!);
+      if (c === undefined || isTerminal(c.state)) {
+        continue;
+      }
+      this.takeOffWorker(job, c, byWorker);
+      c.state = 'aborted';
+      c.finishedAt = Date.now();
+      job.counters.aborted++;
+      aborted.push(c.id);
+      stack.push(...(c.consumers ?? []));
+    }
+    this.sendCancels(byWorker);
+    if (aborted.length > 0) {
+      this.emit({ type: 'task-aborted', job: job.id, tasks: aborted });
+    }
+  }
+
+  /** A finished task may make its consumers ready. */
+  private releaseConsumers(job: JobRecord, task: TaskRecord): void {
+    for (const id of task.consumers ?? []) {
+      const c = job.tasks.get(id);
+      if (c === undefined || c.state !== 'waiting' || c.waitingDeps === 0) {
+        continue;
+      }
+      if (--c.waitingDeps === 0) {
+        const d = job.descs[c.desc]!;
+        this.scheduler.enqueue(job.id, c.id, d.taskDesc.priority, d.request);
+      }
+    }
   }
 
   private newJob(id: number, name: string, maxFails: number | null, isOpen: boolean): JobRecord {
@@ -451,7 +578,7 @@ export class HqServer {
       name,
       maxFails,
       submits: [],
-      requests: [],
+      descs: [],
       tasks: new Map(),
       counters: emptyCounters(),
       isOpen,
@@ -824,7 +951,7 @@ export class HqServer {
       record.nodes = null;
       record.workerId = null;
       record.taken = null;
-      const desc = job.submits[record.submit]!.taskDesc;
+      const { taskDesc: desc, request } = job.descs[record.desc]!;
       const ref = { jobId: job.id, taskId: record.id, instance: record.instance };
       if (desc.crashLimit === 'never-restart') {
         this.failTask(
@@ -847,7 +974,7 @@ export class HqServer {
         record.state = 'waiting';
         record.instance++;
         record.startedAt = null;
-        this.scheduler.enqueue(job.id, record.id, desc.priority, job.requests[record.submit]!);
+        this.scheduler.enqueue(job.id, record.id, desc.priority, request);
       }
       touched.add(job);
     }
@@ -892,6 +1019,7 @@ export class HqServer {
       task: { jobId: job.id, taskId: task.id, instance: task.instance },
       error,
     });
+    this.abortConsumers(job, task);
     if (job.maxFails !== null && job.counters.failed > job.maxFails) {
       const aborted: number[] = [];
       const byWorker = new Map<number, TaskRef[]>();
@@ -959,6 +1087,7 @@ export class HqServer {
         task.finishedAt = u.at;
         job.counters.finished++;
         this.emit({ type: 'task-finished', task: ref });
+        this.releaseConsumers(job, task);
       } else {
         task.finishedAt = u.at;
         this.failTask(job, task, u.error);
@@ -1017,12 +1146,12 @@ export class HqServer {
         batch = { shared: [], index: new Map(), tasks: [] };
         batches.set(a.workerId, batch);
       }
-      const sharedKey = `${a.jobId}:${task.submit}`;
+      const sharedKey = `${a.jobId}:${task.desc}`;
       let sharedIndex = batch.index.get(sharedKey);
       if (sharedIndex === undefined) {
-        const submit = job.submits[task.submit]!;
+        const d = job.descs[task.desc]!;
         sharedIndex = batch.shared.length;
-        batch.shared.push({ taskDesc: submit.taskDesc, submitDir: submit.submitDir });
+        batch.shared.push({ taskDesc: d.taskDesc, submitDir: d.submitDir });
         batch.index.set(sharedKey, sharedIndex);
       }
       batch.tasks.push({

@@ -2,7 +2,8 @@
  * Jobs and tasks as the server holds them, and the rules that derive a job's state.
  */
 import type {
-  ArraySubmit,
+  SubmitDesc,
+  TaskDesc,
   JobCounters,
   JobDetail,
   JobInfo,
@@ -17,8 +18,12 @@ export interface TaskRecord {
   state: TaskState;
   instance: number;
   crashCount: number;
-  /** Index into the job's `submits`. */
-  submit: number;
+  /** Index into the job's `descs`. */
+  desc: number;
+  /** Dependencies that have not finished yet; the task is queued only at 0. */
+  waitingDeps: number;
+  /** Tasks of the same job that depend on this one. */
+  consumers: number[] | null;
   entry: string | null;
   workerId: number | null;
   /** All workers of a multi-node task (the first is `workerId`), else null. */
@@ -34,8 +39,10 @@ export interface JobRecord {
   id: number;
   name: string;
   maxFails: number | null;
-  submits: ArraySubmit[];
-  requests: TaskRequest[];
+  /** Every submit, as the user made it (for `hq job info`). */
+  submits: SubmitDesc[];
+  /** Task descriptions (one per array submit, one per graph task) and their scheduler requests. */
+  descs: { taskDesc: TaskDesc; submitDir: string; request: TaskRequest }[];
   tasks: Map<number, TaskRecord>;
   counters: JobCounters;
   isOpen: boolean;

@@ -65,6 +65,22 @@ export interface ArraySubmit {
   submitDir: string;
 }
 
+/** One task of a task graph (job file `[[task]]`, or an API graph). */
+export interface GraphTask {
+  id: number;
+  /** Ids of tasks of the same job that must finish first. */
+  deps: number[];
+  taskDesc: TaskDesc;
+}
+
+export interface GraphSubmit {
+  tasks: GraphTask[];
+  submitDir: string;
+}
+
+/** One submit into a job, as `hq job info` shows it. */
+export type SubmitDesc = ({ kind: 'array' } & ArraySubmit) | ({ kind: 'graph' } & GraphSubmit);
+
 export interface JobCounters {
   running: number;
   finished: number;
@@ -95,7 +111,7 @@ export interface TaskInfo {
 export interface JobDetail {
   info: JobInfo;
   maxFails: number | null;
-  submits: ArraySubmit[];
+  submits: SubmitDesc[];
   tasks: TaskInfo[];
   submittedAt: number;
   completedAt: number | null;
@@ -159,6 +175,10 @@ export interface ClientRpc {
   /** A new job, or more tasks for the open job `jobId`. */
   submit: {
     req: { jobId: number | null; name: string; maxFails: number | null; array: ArraySubmit };
+    res: { jobId: number; nTasks: number };
+  };
+  'submit-graph': {
+    req: { jobId: number | null; name: string; maxFails: number | null; graph: GraphSubmit };
     res: { jobId: number; nTasks: number };
   };
   'job-open': { req: { name: string; maxFails: number | null }; res: { jobId: number } };

@@ -71,7 +71,15 @@ function arraySubmit(value: unknown): void {
     fail('array.ids is not a list');
   }
   str(a, 'submitDir');
-  const desc = obj(a['taskDesc'], 'taskDesc');
+  taskDesc(a['taskDesc']);
+  const entries = a['entries'];
+  if (entries !== null && !Array.isArray(entries)) {
+    fail('entries is not a list');
+  }
+}
+
+function taskDesc(value: unknown): void {
+  const desc = obj(value, 'taskDesc');
   const program = obj(desc['program'], 'program');
   if (!Array.isArray(program['args']) || program['args'].length === 0) {
     fail('program.args is empty');
@@ -83,10 +91,6 @@ function arraySubmit(value: unknown): void {
   obj(program['env'], 'program.env');
   if (!Array.isArray(desc['resources'])) {
     fail('resources is not a list');
-  }
-  const entries = a['entries'];
-  if (entries !== null && !Array.isArray(entries)) {
-    fail('entries is not a list');
   }
 }
 
@@ -113,6 +117,23 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     selector(o);
     if (!Array.isArray(o['states'])) {
       fail('states is not a list');
+    }
+    return o as ClientRequest;
+  }
+  if (op === 'submit-graph') {
+    str(o, 'name');
+    const graph = obj(o['graph'], 'graph');
+    str(graph, 'submitDir');
+    if (!Array.isArray(graph['tasks']) || graph['tasks'].length === 0) {
+      fail('graph.tasks is empty');
+    }
+    for (const t of graph['tasks'] as unknown[]) {
+      const task = obj(t, 'graph task');
+      int(task, 'id');
+      if (!Array.isArray(task['deps'])) {
+        fail('graph task deps is not a list');
+      }
+      taskDesc(task['taskDesc']);
     }
     return o as ClientRequest;
   }
