@@ -461,6 +461,61 @@ async function jobCat(
   });
 }
 
+async function jobSubmitFile(file: string, o: { job?: string }, cmd: Command): Promise<number> {
+  const ctx = makeContext(cmd);
+  const jobId = o.job === undefined ? null : parseIntOption('--job <JOB>', o.job);
+  const { readFileSync } = await import('node:fs');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new HqError('HQ_INVALID_ARGUMENT', `Cannot read job file ${file}: ${String(e)}`);
+  }
+  const { parseJobFile } = await import('../common/job-file.js');
+  const jf = parseJobFile(text, process.cwd());
+  const submitDir = process.cwd();
+  const session = await openSession(ctx.serverDir);
+  try {
+    const body = jf.body;
+    const { jobId: id } =
+      body.kind === 'graph'
+        ? await session.call('submit-graph', {
+            jobId,
+            name: jf.name,
+            maxFails: jf.maxFails,
+            graph: {
+              tasks: body.tasks.map((t) => ({
+                ...t,
+                taskDesc: { ...t.taskDesc, streamPath: jf.stream ?? t.taskDesc.streamPath },
+              })),
+              submitDir,
+            },
+          })
+        : await session.call('submit', {
+            jobId,
+            name: jf.name,
+            maxFails: jf.maxFails,
+            array: {
+              ids: body.ids ?? [],
+              autoIds: body.ids === null,
+              entries: body.entries,
+              taskDesc: { ...body.taskDesc, streamPath: jf.stream ?? body.taskDesc.streamPath },
+              submitDir,
+            },
+          });
+    if (ctx.mode === 'json') {
+      printJson({ id });
+    } else if (ctx.mode === 'quiet') {
+      printLine(String(id));
+    } else {
+      printLine(`Job submitted successfully, job ID: ${id}`);
+    }
+  } finally {
+    session.close();
+  }
+  return 0;
+}
+
 async function jobProgress(selectorText: string, cmd: Command): Promise<number> {
   const selector = parseIdSelector(selectorText, { all: true, last: true });
   return withSession(cmd, async (session, ctx) => {
@@ -507,6 +562,15 @@ export function jobCommand(run: (f: () => Promise<number> | number) => void): Co
       ),
   );
   job.addCommand(defineSubmit(new Command('submit'), run));
+  job.addCommand(
+    withGlobals(new Command('submit-file'))
+      .description('Submit a job defined in a TOML file')
+      .argument('<PATH>')
+      .option('--job <JOB>', 'Attach the tasks to an open job')
+      .action((file: string, o: { job?: string }, cmd: Command) =>
+        run(() => jobSubmitFile(file, o, cmd)),
+      ),
+  );
   job.addCommand(
     withGlobals(new Command('open'))
       .description('Open a job that more tasks can be submitted into (`hq submit --job`)')

@@ -328,9 +328,7 @@ function decodeDuration(value: TomlValue, path: string): number {
 
 function decodeStdio(value: TomlValue, path: string): StdioDef {
   if (typeof value === 'string') {
-    return value === 'none'
-      ? { kind: 'null' }
-      : { kind: 'file', path: value, rmIfFinished: false };
+    return value === 'none' ? { kind: 'null' } : { kind: 'file', path: value, rmIfFinished: false };
   }
   if (!isTable(value)) {
     throw invalidType(value, STDIO_EXPECTED, path);
@@ -471,11 +469,13 @@ function isConfigField(key: string): boolean {
 
 function decodeEnv(value: TomlValue, path: string): Record<string, string> {
   const table = asTable(value, 'a map', path);
-  const env: Record<string, string> = {};
-  for (const [key, item] of Object.entries(table)) {
-    env[key] = asString(item, join(path, key), 'a byte string');
-  }
-  return env;
+  // fromEntries defines own properties, so even a `__proto__` variable stays a plain entry.
+  return Object.fromEntries(
+    Object.entries(table).map(([key, item]) => [
+      key,
+      asString(item, join(path, key), 'a byte string'),
+    ]),
+  );
 }
 
 /** Decodes the shared fields of `table` (other keys are the caller's business). */
