@@ -663,6 +663,24 @@ export function taskCommand(run: (f: () => Promise<number> | number) => void): C
       ),
   );
   task.addCommand(
+    withGlobals(new Command('explain'))
+      .description('Explain why a task can or cannot run on each worker')
+      .argument('<JOB>')
+      .argument('<TASK>')
+      .action((jobText: string, taskText: string, _o: unknown, cmd: Command) =>
+        run(async () => {
+          const selector = parseIdSelector(jobText, { last: true });
+          const taskId = parseIntOption('<TASK>', taskText);
+          return withSession(cmd, async (session, ctx) => {
+            const res = await session.call('task-explain', { selector, taskId });
+            const { printExplanation } = await import('./explain.js');
+            printExplanation(ctx, res.jobId, res.taskId, res.explanation);
+            return 0;
+          });
+        }),
+      ),
+  );
+  task.addCommand(
     withGlobals(new Command('notify'))
       .description('Send a notification from inside a task to `hq submit --wait --on-notify`')
       .argument('<MESSAGE>')

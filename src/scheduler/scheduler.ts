@@ -32,6 +32,8 @@ export interface TaskRequest {
   nNodes?: number;
   /** Preference in fixed-point units (10 000 = 1.0); only used for min-utilization packing. */
   weight?: number;
+  /** Further variants (job files): the task may run with any one; earlier ones are preferred. */
+  alternatives?: TaskRequest[];
 }
 
 export interface WorkerOptions {
@@ -48,6 +50,8 @@ export interface Assignment {
   taken: Map<string, number>;
   /** For a multi-node task: every worker it holds, the first one (`workerId`) runs it. */
   workers?: number[];
+  /** The variant chosen (0 = the main request, i = alternatives[i - 1]). */
+  variant?: number;
 }
 
 interface QueuedTask {
@@ -150,7 +154,9 @@ function taskKey(jobId: number, taskId: number): number {
 
 export function requestSignature(request: TaskRequest): string {
   const parts = request.needs.map((n) => `${n.name}=${n.amount}`).sort();
-  return `${parts.join(',')}|${request.minTimeMs}`;
+  const own = `${parts.join(',')}|${request.minTimeMs}|${request.nNodes ?? 0}|${request.weight ?? 10_000}`;
+  const others = (request.alternatives ?? []).map(requestSignature);
+  return others.length === 0 ? own : `${own}/${others.join('/')}`;
 }
 
 export class Scheduler {
@@ -257,7 +263,23 @@ export class Scheduler {
   }
 
   /** What the request takes from `worker` if it fits in its free resources, else null. */
+  /** The first variant of `request` that fits `worker` now, with what it takes. */
   private fit(
+    worker: SchedWorker,
+    request: TaskRequest,
+    nowMs: number,
+  ): { taken: Map<string, number>; variant: number } | null {
+    const variants = [request, ...(request.alternatives ?? [])];
+    for (let i = 0; i < variants.length; i++) {
+      const taken = this.fitOne(worker, variants[i]!, nowMs);
+      if (taken !== null) {
+        return { taken, variant: i };
+      }
+    }
+    return null;
+  }
+
+  private fitOne(
     worker: SchedWorker,
     request: TaskRequest,
     nowMs: number,
@@ -311,19 +333,24 @@ export class Scheduler {
   private bestWorker(
     request: TaskRequest,
     nowMs: number,
-  ): { worker: SchedWorker; taken: Map<string, number> } | null {
-    let best: { worker: SchedWorker; taken: Map<string, number>; left: number } | null = null;
+  ): { worker: SchedWorker; taken: Map<string, number>; variant: number } | null {
+    let best: {
+      worker: SchedWorker;
+      taken: Map<string, number>;
+      variant: number;
+      left: number;
+    } | null = null;
     for (const worker of this.workers.values()) {
       if (worker.minUtilization > 0) {
         continue; // filled by fillMinUtilization, as a whole set
       }
-      const taken = this.fit(worker, request, nowMs);
-      if (taken === null) {
+      const fit = this.fit(worker, request, nowMs);
+      if (fit === null) {
         continue;
       }
-      const left = (worker.free.get('cpus') ?? 0) - (taken.get('cpus') ?? 0);
+      const left = (worker.free.get('cpus') ?? 0) - (fit.taken.get('cpus') ?? 0);
       if (best === null || left < best.left || (left === best.left && worker.id < best.worker.id)) {
-        best = { worker, taken, left };
+        best = { worker, taken: fit.taken, variant: fit.variant, left };
       }
     }
     return best;
@@ -394,6 +421,7 @@ export class Scheduler {
         jobId: bestTask.jobId,
         taskId: bestTask.taskId,
         taken: choice.taken,
+        ...(choice.variant > 0 ? { variant: choice.variant } : {}),
       });
     }
     for (const worker of this.workers.values()) {
@@ -458,7 +486,7 @@ export class Scheduler {
       }
       const saved = worker.free;
       worker.free = new Map(worker.totals);
-      const taken = this.fit(worker, queue.request, nowMs);
+      const taken = this.fitOne(worker, queue.request, nowMs);
       worker.free = saved;
       if (taken === null) {
         continue;

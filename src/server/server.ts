@@ -20,6 +20,7 @@ import type {
   ComputeTask,
   ServerInfo,
   ServerToWorker,
+  ExplainItem,
   TaskNotification,
   TaskRef,
   TaskUpdate,
@@ -93,21 +94,26 @@ function key(jobId: number, taskId: number): number {
   return jobId * 4294967296 + taskId;
 }
 
-/** The scheduler's view of a request: the first variant (variants arrive with job files). */
+/** The scheduler's view of a task's resource request variants (none: one CPU). */
 function toTaskRequest(variants: ResourceRequest[]): TaskRequest {
-  const first = variants[0];
-  if (first === undefined) {
-    return { needs: [{ name: 'cpus', amount: 10_000 }], minTimeMs: 0 };
-  }
-  return {
-    needs: first.resources.map((e) => ({
+  const convert = (rq: ResourceRequest): TaskRequest => ({
+    needs: rq.resources.map((e) => ({
       name: e.resource,
       amount: e.request.kind === 'all' ? 'all' : e.request.amount,
     })),
-    minTimeMs: first.minTimeMs,
-    nNodes: first.nNodes,
-    weight: first.weight,
-  };
+    minTimeMs: rq.minTimeMs,
+    nNodes: rq.nNodes,
+    weight: rq.weight,
+  });
+  const [first, ...rest] = variants;
+  if (first === undefined) {
+    return { needs: [{ name: 'cpus', amount: 10_000 }], minTimeMs: 0 };
+  }
+  const main = convert(first);
+  if (rest.length > 0) {
+    main.alternatives = rest.map(convert);
+  }
+  return main;
 }
 
 export class HqServer {
@@ -248,6 +254,8 @@ export class HqServer {
           return this.reply(connection, reqId, this.submit(request));
         case 'submit-graph':
           return this.reply(connection, reqId, this.submitGraph(request));
+        case 'task-explain':
+          return this.reply(connection, reqId, this.explain(request.selector, request.taskId));
         case 'job-open':
           return this.reply(connection, reqId, this.openJob(request.name, request.maxFails));
         case 'job-close':
@@ -408,6 +416,7 @@ export class HqServer {
         crashCount: 0,
         desc: t.desc,
         waitingDeps: 0,
+        nDeps: t.deps.length,
         consumers: null,
         entry: t.entry,
         workerId: null,
@@ -533,6 +542,64 @@ export class HqServer {
       })),
     );
     return { jobId: job.id, nTasks: tasks.length };
+  }
+
+  private explain(selector: IdSelector, taskId: number): ClientRpc['task-explain']['res'] {
+    const job = this.selectJobs(selector).found[0];
+    if (job === undefined) {
+      throw new HqError('HQ_NOT_FOUND', 'Job not found');
+    }
+    const task = job.tasks.get(taskId);
+    if (task === undefined) {
+      throw new HqError('HQ_NOT_FOUND', `Task ${taskId} not found in job ${job.id}`);
+    }
+    const desc = job.descs[task.desc]!.taskDesc;
+    const now = Date.now();
+    const groups = new Map<string, number>();
+    const online = [...this.workers.values()].filter((w) => w.ended === null);
+    for (const w of online) {
+      groups.set(w.configuration.group, (groups.get(w.configuration.group) ?? 0) + 1);
+    }
+    const workers = online
+      .sort((a, b) => a.id - b.id)
+      .map((w) => {
+        const sizes = new Map(
+          w.configuration.resources.resources.map((r) => [r.name, descriptorKindSize(r)]),
+        );
+        const remaining =
+          w.configuration.timeLimitMs === null
+            ? null
+            : Math.max(0, w.startedAt + w.configuration.timeLimitMs - now);
+        const variants = desc.resources.map((rq) => {
+          const items: ExplainItem[] = [];
+          if (rq.minTimeMs > 0) {
+            items.push({ kind: 'time', minTimeMs: rq.minTimeMs, remainingMs: remaining });
+          }
+          if (rq.nNodes > 0) {
+            items.push({
+              kind: 'group',
+              nNodes: rq.nNodes,
+              groupSize: groups.get(w.configuration.group) ?? 0,
+            });
+          } else {
+            for (const e of rq.resources) {
+              items.push({
+                kind: 'resources',
+                resource: e.resource,
+                request: e.request.kind === 'all' ? 1 : e.request.amount,
+                worker: sizes.get(e.resource) ?? 0,
+              });
+            }
+          }
+          return items;
+        });
+        return { workerId: w.id, variants };
+      });
+    return {
+      jobId: job.id,
+      taskId,
+      explanation: { nTaskDeps: task.nDeps, nWaitingDeps: task.waitingDeps, workers },
+    };
   }
 
   /** A task that will never finish makes every task depending on it (transitively) aborted. */
@@ -1161,6 +1228,7 @@ export class HqServer {
         shared: sharedIndex,
         entry: task.entry,
         nodes,
+        variant: a.variant ?? 0,
       });
     }
     for (const [workerId, batch] of batches) {

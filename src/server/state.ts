@@ -22,6 +22,7 @@ export interface TaskRecord {
   desc: number;
   /** Dependencies that have not finished yet; the task is queued only at 0. */
   waitingDeps: number;
+  nDeps: number;
   /** Tasks of the same job that depend on this one. */
   consumers: number[] | null;
   entry: string | null;

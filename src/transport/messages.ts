@@ -165,6 +165,18 @@ export interface ServerInfo {
 
 export type TaskStatusFilter = TaskState;
 
+/** One reason a task variant can or cannot run on a worker (independent of current load). */
+export type ExplainItem =
+  | { kind: 'time'; minTimeMs: number; remainingMs: number | null }
+  | { kind: 'resources'; resource: string; request: number; worker: number }
+  | { kind: 'group'; nNodes: number; groupSize: number };
+
+export interface TaskExplanation {
+  nTaskDeps: number;
+  nWaitingDeps: number;
+  workers: { workerId: number; variants: ExplainItem[][] }[];
+}
+
 // ---- client <-> server -----------------------------------------------------------------------
 
 /** Request payloads and the data their successful responses carry, keyed by `op`. */
@@ -180,6 +192,10 @@ export interface ClientRpc {
   'submit-graph': {
     req: { jobId: number | null; name: string; maxFails: number | null; graph: GraphSubmit };
     res: { jobId: number; nTasks: number };
+  };
+  'task-explain': {
+    req: { selector: IdSelector; taskId: number };
+    res: { jobId: number; taskId: number; explanation: TaskExplanation };
   };
   'job-open': { req: { name: string; maxFails: number | null }; res: { jobId: number } };
   'job-close': {
@@ -254,6 +270,8 @@ export interface ComputeTask {
   entry: string | null;
   /** Hostnames of every node of a multi-node task, this (root) worker first; else null. */
   nodes: string[] | null;
+  /** Index of the resource request variant the task was scheduled with. */
+  variant: number;
 }
 
 export interface TaskRef {

@@ -120,6 +120,11 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     }
     return o as ClientRequest;
   }
+  if (op === 'task-explain') {
+    selector(o);
+    int(o, 'taskId');
+    return o as ClientRequest;
+  }
   if (op === 'submit-graph') {
     str(o, 'name');
     const graph = obj(o['graph'], 'graph');

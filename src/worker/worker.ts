@@ -292,7 +292,7 @@ export class Worker {
   private startWaiting(): void {
     while (this.waiting.length > 0 && !this.finishingRunning) {
       const next = this.waiting[0]!;
-      const request = requestOf(next.shared);
+      const request = requestOf(next.shared, next.task.variant);
       const allocation = this.allocator.allocate(request);
       if (allocation === null) {
         // The server's view is a moment ahead of ours (a cancel still being killed):
@@ -341,6 +341,9 @@ export class Worker {
     env['HQ_INSTANCE_ID'] = values.INSTANCE_ID;
     env['HQ_SUBMIT_DIR'] = shared.submitDir;
     env['HQ'] = this.hqPath;
+    if (desc.resources.length > 1) {
+      env['HQ_RESOURCE_VARIANT'] = String(task.variant);
+    }
     const access = this.notify?.register({ jobId: task.jobId, taskId: task.taskId }) ?? null;
     if (access !== null) {
       env['HQ_ACCESS_KEY'] = access.key;
@@ -572,8 +575,8 @@ function shortHostname(host: string): string {
 }
 
 /** The request a task was scheduled with (its first variant; a default of one CPU). */
-function requestOf(shared: WorkerTaskShared): ResourceRequestEntry[] {
-  const first = shared.taskDesc.resources[0];
+function requestOf(shared: WorkerTaskShared, variant: number): ResourceRequestEntry[] {
+  const first = shared.taskDesc.resources[variant] ?? shared.taskDesc.resources[0];
   if (first !== undefined && first.nNodes > 0) {
     return [];
   }
