@@ -448,6 +448,7 @@ export function taskToJson(
 interface TaskSource {
   taskDesc: TaskDesc;
   submitDir: string;
+  deps?: number[];
 }
 
 const graphIndex = new WeakMap<JobDetail, Map<number, TaskSource>>();
@@ -469,7 +470,7 @@ export function submitOf(job: JobDetail, taskId: number): TaskSource | undefined
     for (const s of job.submits) {
       if (s.kind === 'graph') {
         for (const t of s.tasks) {
-          index.set(t.id, { taskDesc: t.taskDesc, submitDir: s.submitDir });
+          index.set(t.id, { taskDesc: t.taskDesc, submitDir: s.submitDir, deps: t.deps });
         }
       }
     }
@@ -702,7 +703,7 @@ export function printTaskInfo(
       [bold('Pin'), desc?.pinMode ?? 'none'],
       [bold('Task dir'), desc?.taskDir ? 'yes' : 'no'],
       [bold('Crash limit'), desc ? crashLimitText(desc.crashLimit) : ''],
-      [bold('Dependencies'), ''],
+      [bold('Dependencies'), (submitOf(job, t.id)?.deps ?? []).join(',')],
       [bold('Error'), error],
     ];
     writeOut(renderVerticalTable(rows, ctx.colors));

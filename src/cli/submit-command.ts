@@ -194,6 +194,13 @@ function idsAndEntries(opts: SubmitOpts): {
 
 function buildTaskDesc(opts: SubmitOpts, args: string[], stdin: Uint8Array | null): TaskDesc {
   const resources: ResourceRequestEntry[] = (opts.resource ?? []).map(parseResourceRequest);
+  const seen = new Set<string>();
+  for (const r of resources) {
+    if (seen.has(r.resource)) {
+      throw new HqError('HQ_INVALID_RESOURCE', `Resource '${r.resource}' defined more than once`);
+    }
+    seen.add(r.resource);
+  }
   const hasCpuResource = resources.some((r) => r.resource === 'cpus');
   if (hasCpuResource && opts.cpus !== undefined) {
     throw new HqError(

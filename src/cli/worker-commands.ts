@@ -1,9 +1,11 @@
 /** `hq worker ...` */
+import { execFileSync } from 'node:child_process';
+import type * as HwDetect from '../worker/hwdetect.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { HqError } from '../common/errors.js';
+import { HqError, errorMessage } from '../common/errors.js';
 import { parseIdSelector } from '../common/id-set.js';
 import { logger } from '../common/log.js';
 import {
@@ -80,6 +82,34 @@ function detectManager(choice: string): { kind: ManagerKind; jobId: string } | n
   }
 }
 
+/** The remaining walltime of the batch job the worker runs in (null: unknown). */
+function managerRemainingMs(
+  manager: { kind: ManagerKind; jobId: string },
+  hw: typeof HwDetect,
+): number | null {
+  try {
+    if (manager.kind === 'PBS') {
+      const out = execFileSync('qstat', ['-f', manager.jobId, '-F', 'json'], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      return hw.pbsRemainingMs(out, manager.jobId);
+    }
+    const out = execFileSync('scontrol', ['show', 'job', manager.jobId], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return hw.slurmRemainingMs(out);
+  } catch (e) {
+    log.warn(
+      `Cannot get the remaining time of the ${manager.kind} job ${manager.jobId}: ${errorMessage(e)}`,
+    );
+    return null;
+  }
+}
+
 async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
   const ctx = makeContext(cmd);
   const hw = await import('../worker/hwdetect.js');
@@ -107,6 +137,7 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     Object.assign(cpus, hw.pruneHyperThreading(cpus));
   }
   const manager = detectManager(opts.manager);
+  const managerTimeLimitMs = manager === null ? null : managerRemainingMs(manager, hw);
   items.push(...hw.detectAdditional(components, new Set(items.map((i) => i.name))));
   const descriptor = buildDescriptor(items, {
     needsCpus: true,
@@ -141,7 +172,7 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
         : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
     timeLimitMs:
       opts.timeLimit === undefined
-        ? null
+        ? managerTimeLimitMs
         : durationOption('--time-limit <TIME_LIMIT>', opts.timeLimit),
     minUtilization,
     overviewIntervalMs: overview === 0 ? null : overview,

@@ -6,9 +6,10 @@
  * - A worker's resources are never oversubscribed: for every pool, the sum of the amounts of
  *   the tasks assigned to it is at most the pool's size.
  * - Order is strict priority (higher first), then older job (lower job id), then lower task id.
- *   A task that could run on some worker once resources free up blocks every task of a lower
- *   priority; tasks of its own priority with other requests may still go ahead.
- * - A task whose request fits no connected worker at all never blocks anything.
+ *   A task that could run on some worker once resources free up holds, for the round, the
+ *   resources it waits for on that worker: later tasks (of any priority) may use everything
+ *   else but not those, so a big request is never starved by a stream of small ones.
+ * - A task whose request fits no connected worker at all never holds anything.
  * - A task with a time request only goes to a worker whose remaining lifetime is at least that
  *   long (a worker without a time limit accepts every time request).
  * - Ready tasks with identical requests share one queue, so a full cluster costs one check per
@@ -364,6 +365,7 @@ export class Scheduler {
     }
     const open = new Set(this.queues.values());
     let blockBelow = Number.NEGATIVE_INFINITY;
+    const held: { worker: SchedWorker; name: string; amount: number }[] = [];
     while (open.size > 0 && out.length < limit) {
       let bestQueue: RequestQueue | null = null;
       let bestTask: QueuedTask | null = null;
@@ -406,9 +408,7 @@ export class Scheduler {
       const choice = this.bestWorker(bestQueue.request, nowMs);
       if (choice === null) {
         open.delete(bestQueue);
-        if (this.couldEverFit(bestQueue.request, nowMs)) {
-          blockBelow = Math.max(blockBelow, bestTask.priority);
-        }
+        this.holdFor(bestQueue.request, nowMs, held);
         continue;
       }
       this.take(bestQueue, bestTask);
@@ -429,12 +429,65 @@ export class Scheduler {
         this.fillMinUtilization(worker, nowMs, out);
       }
     }
+    for (const h of held) {
+      h.worker.free.set(h.name, (h.worker.free.get(h.name) ?? 0) + h.amount);
+    }
     for (const [sig, queue] of this.queues) {
       if (queue.heap.size === 0) {
         this.queues.delete(sig);
       }
     }
     return out;
+  }
+
+  /**
+   * A task that waits only because resources are busy holds, for the rest of this round, what
+   * it needs on the worker where it would start soonest: tasks after it (lower priority, or
+   * other requests) may use the rest of that worker and every other worker, but never the part
+   * it waits for. So a big request is not starved by a stream of small ones, and nothing is
+   * blocked that does not compete with it.
+   */
+  private holdFor(
+    request: TaskRequest,
+    nowMs: number,
+    held: { worker: SchedWorker; name: string; amount: number }[],
+  ): void {
+    let target: SchedWorker | null = null;
+    let targetMissing = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values()) {
+      // Min-utilization workers are filled as whole sets, not task by task.
+      if (worker.reserved || worker.minUtilization > 0) {
+        continue;
+      }
+      const saved = worker.free;
+      worker.free = worker.totals;
+      const possible = this.fitOne(worker, request, nowMs) !== null;
+      worker.free = saved;
+      if (!possible) {
+        continue;
+      }
+      let missing = 0;
+      for (const need of request.needs) {
+        const amount = need.amount === 'all' ? (worker.totals.get(need.name) ?? 0) : need.amount;
+        missing += Math.max(0, amount - (worker.free.get(need.name) ?? 0));
+      }
+      if (missing < targetMissing) {
+        target = worker;
+        targetMissing = missing;
+      }
+    }
+    if (target === null) {
+      return;
+    }
+    for (const need of request.needs) {
+      const want = need.amount === 'all' ? (target.totals.get(need.name) ?? 0) : need.amount;
+      const free = target.free.get(need.name) ?? 0;
+      const amount = Math.min(free, want);
+      if (amount > 0) {
+        target.free.set(need.name, free - amount);
+        held.push({ worker: target, name: need.name, amount });
+      }
+    }
   }
 
   private groupsWithAtLeast(n: number): boolean {

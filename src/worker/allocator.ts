@@ -295,10 +295,17 @@ export class ResourceAllocator {
   allocate(request: ResourceRequestEntry[]): Allocation | null {
     let grouped: GroupedRequest[] | null = null;
     let forced = false;
-    for (const entry of request) {
+    for (let i = 0; i < request.length; i++) {
+      const entry = request[i]!;
       const pool = this.pools.get(entry.resource);
       if (pool === undefined || !this.fits(pool, entry)) {
         return null;
+      }
+      // Checks are done before anything is taken, so a repeated name could overdraw the pool.
+      for (let j = 0; j < i; j++) {
+        if (request[j]!.resource === entry.resource) {
+          return null;
+        }
       }
       const rq = entry.request;
       if (
@@ -442,8 +449,8 @@ export class ResourceAllocator {
    * {@link tieBreak}. Fills `chosen`; returns the score, or null when nothing fits.
    */
   private solve(grouped: GroupedRequest[], idle: boolean): number | null {
-    for (const rq of grouped) {
-      if (!idle) {
+    if (!idle) {
+      for (const rq of grouped) {
         rq.pool.groups.forEach((group, g) => {
           rq.pool.units[g] = group.free.length;
           rq.pool.maxFraction[g] = groupMaxFraction(group);
@@ -586,17 +593,18 @@ function solveJoint(
       const masks: number[] = [];
       const ties: number[] = [];
       let kMax = n;
+      let examined = 0;
       for (let k = 1; k <= Math.min(n, kMax); k++) {
         for (let mask = (1 << k) - 1; mask < 1 << n; mask = nextCombination(mask)) {
+          if (++examined > JOINT_BUDGET) {
+            return null;
+          }
           if (feasible(u, f, rq, mask)) {
             if (masks.length === 0) {
               kMax = extraAllowed ? k + Math.floor(weights / GROUP_COST) : k;
             }
             masks.push(mask);
             ties.push(tieBreak(u, f, rq, mask));
-            if (masks.length > JOINT_BUDGET) {
-              return null;
-            }
           }
         }
       }

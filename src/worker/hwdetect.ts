@@ -186,3 +186,51 @@ export function detectAdditional(
   }
   return out;
 }
+
+/** `[D-]HH:MM:SS`, `MM:SS` or `SS` (Slurm and PBS walltimes) in milliseconds, or null. */
+export function parseWalltime(text: string): number | null {
+  const m = /^(?:(\d+)-)?(?:(?:(\d+):)?(\d+):)?(\d+)$/.exec(text.trim());
+  if (m === null) {
+    return null;
+  }
+  const [, d, h, min, s] = m;
+  return (
+    ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 3600 + Number(min ?? 0) * 60 + Number(s ?? 0)) * 1000
+  );
+}
+
+/** The remaining walltime of a PBS job from `qstat -f <id> -F json`, or null. */
+export function pbsRemainingMs(qstatJson: string, jobId: string): number | null {
+  const data = JSON.parse(qstatJson) as {
+    Jobs?: Record<
+      string,
+      { Resource_List?: { walltime?: string }; resources_used?: { walltime?: string } }
+    >;
+  };
+  const job = data.Jobs?.[jobId];
+  const limit = job?.Resource_List?.walltime;
+  if (limit === undefined) {
+    return null;
+  }
+  const total = parseWalltime(limit);
+  const used = parseWalltime(job?.resources_used?.walltime ?? '0') ?? 0;
+  return total === null ? null : Math.max(0, total - used);
+}
+
+/** The remaining time of a Slurm job from `scontrol show job <id>`, or null. */
+export function slurmRemainingMs(scontrol: string): number | null {
+  const items = new Map<string, string>();
+  for (const token of scontrol.split(/\s+/)) {
+    const eq = token.indexOf('=');
+    if (eq > 0) {
+      items.set(token.slice(0, eq), token.slice(eq + 1));
+    }
+  }
+  const limit = items.get('TimeLimit');
+  if (limit === undefined || limit === 'UNLIMITED' || limit === 'Partition_Limit') {
+    return null;
+  }
+  const total = parseWalltime(limit);
+  const used = parseWalltime(items.get('RunTime') ?? '0') ?? 0;
+  return total === null ? null : Math.max(0, total - used);
+}

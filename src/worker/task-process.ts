@@ -40,6 +40,52 @@ const ERRNO_TEXT: Record<string, string> = {
   ENOEXEC: 'Exec format error (os error 8)',
 };
 
+/**
+ * Tasks are started through `setpriv --pdeathsig TERM`, so that a task dies with its worker even
+ * when the worker is killed with SIGKILL and cannot clean up (Node cannot set PR_SET_PDEATHSIG
+ * itself). Found once; without it tasks start directly.
+ */
+const SETPRIV_PATH = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+/**
+ * Finds the program as execvp would (PATH for bare names, else relative to the cwd), so that a
+ * missing or non-executable program gets the same error as a direct spawn would give.
+ */
+function resolveProgram(
+  file: string,
+  env: Record<string, string>,
+  cwd: string,
+): { path: string } | { code: 'ENOENT' | 'EACCES' } {
+  const candidates = file.includes('/')
+    ? [path.resolve(cwd, file)]
+    : (env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin')
+        .split(':')
+        .map((dir) => path.resolve(cwd, dir === '' ? '.' : dir, file));
+  let denied = false;
+  for (const candidate of candidates) {
+    try {
+      const st = fs.statSync(candidate);
+      if (!st.isFile()) {
+        continue;
+      }
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return { path: candidate };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EACCES') {
+        denied = true;
+      }
+    }
+  }
+  return { code: denied ? 'EACCES' : 'ENOENT' };
+}
+
 function signalName(signal: NodeJS.Signals): { num: number; name: string } {
   return { num: osConstants.signals[signal] ?? 0, name: signal };
 }
@@ -133,9 +179,22 @@ export class TaskProcess {
       return;
     }
     const hasStdin = launch.stdin !== null && launch.stdin.length > 0;
+    let command = launch.args[0]!;
+    let args = launch.args.slice(1);
+    if (SETPRIV_PATH !== undefined) {
+      const resolved = resolveProgram(command, launch.env, launch.cwd);
+      if ('code' in resolved) {
+        closeFds();
+        const e = Object.assign(new Error(resolved.code), { code: resolved.code });
+        resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
+        return;
+      }
+      args = ['--pdeathsig', 'TERM', '--', resolved.path, ...args];
+      command = SETPRIV_PATH;
+    }
     let child: ChildProcess;
     try {
-      child = spawn(launch.args[0]!, launch.args.slice(1), {
+      child = spawn(command, args, {
         cwd: launch.cwd,
         env: launch.env,
         detached: true,

@@ -80,16 +80,14 @@ void describe('Scheduler order', () => {
     s.enqueue(1, 2, 0, cpus(1));
     s.enqueue(2, 1, 3, cpus(2));
     // Round 1: priority 3 first (2 cpus), then job 1 task 1 needs 4 and does not fit now; it
-    // blocks nothing of its own priority, so task 2 (1 cpu) may go ahead.
+    // holds the 2 free cpus, so task 2 (1 cpu, behind it) must not take them.
     const first = s.schedule(NOW);
-    assert.deepEqual(ids(first), [
-      [1, 2, 1],
-      [1, 1, 2],
-    ]);
-    for (const a of first) {
-      s.release(a.workerId, a.taken);
-    }
-    assert.deepEqual(ids(s.schedule(NOW)), [[1, 1, 1]]);
+    assert.deepEqual(ids(first), [[1, 2, 1]]);
+    s.release(first[0]!.workerId, first[0]!.taken);
+    const second = s.schedule(NOW);
+    assert.deepEqual(ids(second), [[1, 1, 1]]);
+    s.release(second[0]!.workerId, second[0]!.taken);
+    assert.deepEqual(ids(s.schedule(NOW)), [[1, 1, 2]]);
     assert.equal(s.waitingCount, 0);
   });
 });
@@ -281,14 +279,42 @@ void describe('Scheduler blocking', () => {
     assert.deepEqual(ids(s.schedule(NOW)), [[1, 2, 1]]);
   });
 
-  void it('does not block tasks of the same priority', () => {
+  void it('lets later tasks use only what a waiting task does not hold', () => {
     const s = new Scheduler();
-    worker(s, 1, 2);
-    s.enqueue(1, 1, 0, cpus(1));
-    s.schedule(NOW);
-    s.enqueue(2, 1, 5, cpus(2));
-    s.enqueue(3, 1, 5, cpus(1));
-    assert.deepEqual(ids(s.schedule(NOW)), [[1, 3, 1]]);
+    worker(s, 1, 4);
+    s.addWorker(2, new Map([['cpus', 2 * CPU]]), null);
+    s.enqueue(1, 1, 0, cpus(2));
+    assert.deepEqual(ids(s.schedule(NOW)), [[2, 1, 1]]);
+    s.enqueue(1, 2, 0, cpus(3));
+    s.enqueue(1, 3, 0, cpus(3));
+    s.enqueue(2, 1, 5, cpus(4));
+    // Priority 5 takes worker 1; the 3-cpu tasks then wait and hold nothing anyone else needs.
+    assert.deepEqual(ids(s.schedule(NOW)), [[1, 2, 1]]);
+    // A task that does not compete for the held part still runs: a gpu-only request.
+    s.addWorker(3, new Map([['gpus', 2 * CPU]]), null);
+    s.enqueue(3, 1, -1, { needs: [{ name: 'gpus', amount: CPU }], minTimeMs: 0 });
+    assert.deepEqual(ids(s.schedule(NOW)), [[3, 3, 1]]);
+  });
+
+  void it('does not starve a big request behind a stream of small ones', () => {
+    const s = new Scheduler();
+    worker(s, 1, 4);
+    s.enqueue(1, 0, 0, cpus(1));
+    let running = s.schedule(NOW);
+    s.enqueue(2, 0, 0, cpus(4));
+    for (let t = 1; t <= 50; t++) {
+      s.enqueue(3, t, 0, cpus(1));
+    }
+    let bigStarted = false;
+    for (let round = 0; round < 10 && !bigStarted; round++) {
+      const next = s.schedule(NOW);
+      bigStarted = next.some((a) => a.jobId === 2);
+      for (const a of running) {
+        s.release(a.workerId, a.taken);
+      }
+      running = next;
+    }
+    assert.ok(bigStarted, 'the 4-cpu task started while 1-cpu tasks kept coming');
   });
 
   void it('a task that fits no worker at all blocks nothing', () => {
