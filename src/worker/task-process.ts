@@ -11,6 +11,7 @@ import { errorMessage } from '../common/errors.js';
 import type { StdioDef } from '../transport/messages.js';
 
 export const STOP_GRACE_MS = 1000;
+let stdinCounter = 0;
 const ERROR_FILE_MAX_BYTES = 2048;
 
 export type TaskOutcome = { state: 'finished' } | { state: 'failed'; error: string };
@@ -27,6 +28,8 @@ export interface TaskLaunch {
   stderrPath: string | null;
   timeLimitMs: number | null;
   taskDir: string | null;
+  /** Where the temporary stdin file is made (the worker's work dir). */
+  stdinDir: string;
   /** Receives `pipe` stdio (streaming): data per channel (0 stdout, 1 stderr), then its end. */
   onOutput: ((channel: 0 | 1, data: Buffer) => void) | null;
   onOutputEnd: ((channel: 0 | 1) => void) | null;
@@ -178,18 +181,40 @@ export class TaskProcess {
       resolve({ state: 'failed', error: `Cannot prepare the task: ${errorMessage(e)}` });
       return;
     }
-    const hasStdin = launch.stdin !== null && launch.stdin.length > 0;
+    // Stdin comes from an unlinked temporary file, not a pipe: Node's pipes are socket pairs,
+    // which programs cannot reopen through /dev/stdin (`$(</dev/stdin)` in bash).
+    let stdinFd: number | 'ignore' = 'ignore';
+    if (launch.stdin !== null && launch.stdin.length > 0) {
+      try {
+        const file = path.join(launch.stdinDir, `stdin-${process.pid}-${stdinCounter++}`);
+        stdinFd = fs.openSync(file, 'w+', 0o600);
+        fs.unlinkSync(file);
+        fs.writeSync(stdinFd, launch.stdin, 0, launch.stdin.length, 0);
+      } catch (e) {
+        closeFds();
+        resolve({ state: 'failed', error: `Cannot prepare the task's stdin: ${errorMessage(e)}` });
+        return;
+      }
+    }
+    const closeStdin = (): void => {
+      if (typeof stdinFd === 'number') {
+        fs.closeSync(stdinFd);
+        stdinFd = 'ignore';
+      }
+    };
     let command = launch.args[0]!;
     let args = launch.args.slice(1);
     if (SETPRIV_PATH !== undefined) {
       const resolved = resolveProgram(command, launch.env, launch.cwd);
       if ('code' in resolved) {
         closeFds();
+        closeStdin();
         const e = Object.assign(new Error(resolved.code), { code: resolved.code });
         resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
         return;
       }
-      args = ['--pdeathsig', 'TERM', '--', resolved.path, ...args];
+      // The program keeps the name it was given (argv[0]), as with a direct spawn.
+      args = ['--pdeathsig', 'TERM', '--', command, ...args];
       command = SETPRIV_PATH;
     }
     let child: ChildProcess;
@@ -198,15 +223,17 @@ export class TaskProcess {
         cwd: launch.cwd,
         env: launch.env,
         detached: true,
-        stdio: [hasStdin ? 'pipe' : 'ignore', out, err],
+        stdio: [stdinFd, out, err],
       });
     } catch (e) {
       closeFds();
+      closeStdin();
       resolve({ state: 'failed', error: spawnErrorMessage(e as NodeJS.ErrnoException, launch) });
       return;
     }
     this.child = child;
     closeFds();
+    closeStdin();
     const pipes: [0 | 1, NodeJS.ReadableStream | null][] = [
       [0, out === 'pipe' ? child.stdout : null],
       [1, err === 'pipe' ? child.stderr : null],
@@ -216,10 +243,6 @@ export class TaskProcess {
         stream.on('data', (chunk: Buffer) => launch.onOutput?.(channel, chunk));
         stream.on('end', () => launch.onOutputEnd?.(channel));
       }
-    }
-    if (hasStdin && child.stdin) {
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(Buffer.from(launch.stdin!));
     }
     if (launch.timeLimitMs !== null) {
       this.limitTimer = setTimeout(() => this.stop('Time limit reached'), launch.timeLimitMs);

@@ -289,19 +289,27 @@ export class Worker {
     }
   }
 
+  /**
+   * Starts every received task whose resources can be picked now. One may have to wait: the
+   * server's view is a moment ahead of ours (a canceled task still being killed), or a strict
+   * policy (`compact!`) waits for a better placement. It is retried when something ends; the
+   * tasks behind it are not held up.
+   */
   private startWaiting(): void {
-    while (this.waiting.length > 0 && !this.finishingRunning) {
-      const next = this.waiting[0]!;
+    if (this.finishingRunning) {
+      return;
+    }
+    const still: typeof this.waiting = [];
+    for (const next of this.waiting.splice(0)) {
       const request = requestOf(next.shared, next.task.variant);
       const allocation = this.allocator.allocate(request);
       if (allocation === null) {
-        // The server's view is a moment ahead of ours (a cancel still being killed):
-        // try again when something ends.
-        break;
+        still.push(next);
+      } else {
+        this.startTask(next.task, next.shared, allocation, request);
       }
-      this.waiting.shift();
-      this.startTask(next.task, next.shared, allocation, request);
     }
+    this.waiting.push(...still);
     this.resetIdleTimer();
   }
 
@@ -416,7 +424,33 @@ export class Worker {
       }
     };
     this.tasks.set(taskKey(task.jobId, task.taskId), running);
-    const args = program.args.map((a) => fillPlaceholders(a, { ...values, CWD: paths.cwd }));
+    let args = program.args.map((a) => fillPlaceholders(a, { ...values, CWD: paths.cwd }));
+    if (desc.pinMode !== null) {
+      const cpuList = allocation.entries.find((e) => e.name === 'cpus')?.labels?.join(',');
+      if (cpuList === undefined || cpuList === '') {
+        this.pushUpdate({
+          ...ref,
+          state: 'failed',
+          at: Date.now(),
+          error: 'Pinning failed, no CPU ids allocated for task',
+        });
+        this.tasks.delete(taskKey(task.jobId, task.taskId));
+        this.releaseTask(running);
+        return;
+      }
+      if (desc.pinMode === 'taskset') {
+        args = ['taskset', '-c', cpuList, ...args];
+        env['HQ_PIN'] = 'taskset';
+      } else {
+        if (program.env['OMP_PROC_BIND'] === undefined) {
+          env['OMP_PROC_BIND'] = 'close';
+        }
+        if (program.env['OMP_PLACES'] === undefined) {
+          env['OMP_PLACES'] = `{${cpuList}}`;
+        }
+        env['HQ_PIN'] = 'omp';
+      }
+    }
     const processHandle = new TaskProcess({
       args,
       env,
@@ -428,6 +462,7 @@ export class Worker {
       stderrPath: paths.stderr,
       timeLimitMs: desc.timeLimitMs,
       taskDir,
+      stdinDir: this.options.workDir,
       onOutput:
         streamDir === null || streams === null
           ? null
