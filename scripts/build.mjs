@@ -14,8 +14,6 @@ await build({
   outfile: 'dist/hq',
   banner: { js: '#!/usr/bin/env node' },
   define: { HQ_VERSION: JSON.stringify(process.env.HQ_BUILD_VERSION ?? pkg.version) },
-  // msgpackr's native accelerator is optional and cannot live inside one bundled file.
-  alias: { 'msgpackr-extract': './scripts/empty.cjs' },
   legalComments: 'none',
   logLevel: 'warning',
 });

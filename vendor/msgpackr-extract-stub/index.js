@@ -1,0 +1,2 @@
+// msgpackr checks for a falsy export and then uses its pure JavaScript decoder.
+module.exports = null;
