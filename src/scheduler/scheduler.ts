@@ -270,14 +270,61 @@ export class Scheduler {
     request: TaskRequest,
     nowMs: number,
   ): { taken: Map<string, number>; variant: number } | null {
-    const variants = [request, ...(request.alternatives ?? [])];
-    for (let i = 0; i < variants.length; i++) {
-      const taken = this.fitOne(worker, variants[i]!, nowMs);
-      if (taken !== null) {
-        return { taken, variant: i };
+    const variant = this.fitVariant(worker, request, nowMs);
+    if (variant < 0) {
+      return null;
+    }
+    const chosen = variant === 0 ? request : request.alternatives![variant - 1]!;
+    return { taken: this.takenBy(worker, chosen), variant };
+  }
+
+  /** Index of the first variant that fits `worker` now, or -1. Allocates nothing (hot path). */
+  private fitVariant(worker: SchedWorker, request: TaskRequest, nowMs: number): number {
+    if (this.fitsOne(worker, request, nowMs)) {
+      return 0;
+    }
+    const alternatives = request.alternatives;
+    if (alternatives !== undefined) {
+      for (let i = 0; i < alternatives.length; i++) {
+        if (this.fitsOne(worker, alternatives[i]!, nowMs)) {
+          return i + 1;
+        }
       }
     }
-    return null;
+    return -1;
+  }
+
+  private fitsOne(worker: SchedWorker, request: TaskRequest, nowMs: number): boolean {
+    if (worker.reserved) {
+      return false;
+    }
+    if (request.minTimeMs > 0 && worker.endsAtMs !== null) {
+      if (worker.endsAtMs - nowMs < request.minTimeMs) {
+        return false;
+      }
+    }
+    for (const need of request.needs) {
+      const total = worker.totals.get(need.name);
+      if (total === undefined || total <= 0) {
+        return false;
+      }
+      const amount = need.amount === 'all' ? total : need.amount;
+      if ((worker.free.get(need.name) ?? 0) < amount) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private takenBy(worker: SchedWorker, request: TaskRequest): Map<string, number> {
+    const taken = new Map<string, number>();
+    for (const need of request.needs) {
+      taken.set(
+        need.name,
+        need.amount === 'all' ? (worker.totals.get(need.name) ?? 0) : need.amount,
+      );
+    }
+    return taken;
   }
 
   private fitOne(
@@ -285,27 +332,7 @@ export class Scheduler {
     request: TaskRequest,
     nowMs: number,
   ): Map<string, number> | null {
-    if (worker.reserved) {
-      return null;
-    }
-    if (request.minTimeMs > 0 && worker.endsAtMs !== null) {
-      if (worker.endsAtMs - nowMs < request.minTimeMs) {
-        return null;
-      }
-    }
-    const taken = new Map<string, number>();
-    for (const need of request.needs) {
-      const total = worker.totals.get(need.name);
-      if (total === undefined || total <= 0) {
-        return null;
-      }
-      const amount = need.amount === 'all' ? total : need.amount;
-      if ((worker.free.get(need.name) ?? 0) < amount) {
-        return null;
-      }
-      taken.set(need.name, amount);
-    }
-    return taken;
+    return this.fitsOne(worker, request, nowMs) ? this.takenBy(worker, request) : null;
   }
 
   private couldEverFit(request: TaskRequest, nowMs: number): boolean {
@@ -335,26 +362,32 @@ export class Scheduler {
     request: TaskRequest,
     nowMs: number,
   ): { worker: SchedWorker; taken: Map<string, number>; variant: number } | null {
-    let best: {
-      worker: SchedWorker;
-      taken: Map<string, number>;
-      variant: number;
-      left: number;
-    } | null = null;
+    let best: { worker: SchedWorker; variant: number; left: number } | null = null;
     for (const worker of this.workers.values()) {
       if (worker.minUtilization > 0) {
         continue; // filled by fillMinUtilization, as a whole set
       }
-      const fit = this.fit(worker, request, nowMs);
-      if (fit === null) {
+      const variant = this.fitVariant(worker, request, nowMs);
+      if (variant < 0) {
         continue;
       }
-      const left = (worker.free.get('cpus') ?? 0) - (fit.taken.get('cpus') ?? 0);
+      const chosen = variant === 0 ? request : request.alternatives![variant - 1]!;
+      let cpus = 0;
+      for (const need of chosen.needs) {
+        if (need.name === 'cpus') {
+          cpus = need.amount === 'all' ? (worker.totals.get('cpus') ?? 0) : need.amount;
+        }
+      }
+      const left = (worker.free.get('cpus') ?? 0) - cpus;
       if (best === null || left < best.left || (left === best.left && worker.id < best.worker.id)) {
-        best = { worker, taken: fit.taken, variant: fit.variant, left };
+        best = { worker, variant, left };
       }
     }
-    return best;
+    if (best === null) {
+      return null;
+    }
+    const chosen = best.variant === 0 ? request : request.alternatives![best.variant - 1]!;
+    return { worker: best.worker, taken: this.takenBy(best.worker, chosen), variant: best.variant };
   }
 
   /** Assigns as many waiting tasks as fit now, in priority order. */
