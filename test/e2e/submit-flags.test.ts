@@ -56,6 +56,13 @@ async function taskStates(env: HqEnv, id: number): Promise<[number, string][]> {
   return (await jobDetail(env, id)).tasks.map((t) => [t.id, t.state]);
 }
 
+/** `<*>STATE` of a job in `job list --all` (the star marks an open job). */
+async function listedState(env: HqEnv, id: number): Promise<string | undefined> {
+  const rows = horizontalTable(await env.output(['job', 'list', '--all']));
+  const row = rows.find((r) => r['ID']?.replace('*', '') === String(id));
+  return row === undefined ? undefined : `${row['ID']!.startsWith('*') ? '*' : ''}${row['State']}`;
+}
+
 /** Lines of a file written by tasks (`KEY=VALUE` per line) as a Map. */
 function envLines(file: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -527,7 +534,7 @@ void describe('hq submit flags on a shared server', () => {
       [1, 2, 3].map((t) => read(path.join(dir, `job-${parsed}`, `${t}.stdout`))),
       [1, 2, 3].map((t) => `hello world|${t}|n,n\n`),
     );
-    assert.equal(read(path.join(dir, `job-${off}`, '0.stdout')), '||n\n');
+    assert.equal(read(path.join(dir, `job-${off}`, '0.stdout')), '|0|n\n');
     assert.equal(read(path.join(dir, `job-${cli}`, '7.stdout')), 'hello world|7|n,n\n');
 
     const detail = await jobDetail(env, parsed);
@@ -596,7 +603,7 @@ void describe('hq submit flags on a shared server', () => {
       expectFail: true,
     });
     assert.match(named.stderr, /--name is not allowed when submitting to an open job/);
-    await waitFor(async () => (await env.jobState(id)) === 'OPENED', {
+    await waitFor(async () => (await listedState(env, id)) === '*OPENED', {
       message: 'the open job to be idle',
     });
     assert.deepEqual(await taskStates(env, id), [
@@ -775,10 +782,11 @@ void describe('hq submit flags that need their own server', () => {
       await env.waitForJobState(short, 'FINISHED');
       assert.equal(await env.jobState(tooLong), 'WAITING');
       const explain = await env.output(['task', 'explain', String(tooLong), '0']);
-      const rows = horizontalTable(explain);
-      const time = rows.find((r) => r['Type'] === 'time');
-      assert.equal(time?.['Runnable'], 'No', explain);
-      assert.equal(time?.['Request'], '2h');
+      // One row per worker; its lines list the time and then the cpus.
+      const [row] = horizontalTable(explain);
+      assert.equal(row?.['Runnable'], 'No', explain);
+      assert.equal(row?.['Type'], 'time\ncpus');
+      assert.equal(row?.['Request'], '2h\n1');
     }));
 
   void it('--crash-limit fails a task after that many worker losses', () =>
