@@ -80,6 +80,9 @@ export function printExplanation(
     });
     return;
   }
+  if (ctx.mode === 'quiet') {
+    return; // upstream's quiet mode prints nothing here
+  }
   const id = `${jobId}@${taskId}`;
   if (e.nTaskDeps === 0) {
     printLine(`Task ${id} is ready to run because it has no dependencies.`);

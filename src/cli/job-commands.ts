@@ -210,6 +210,9 @@ async function taskList(
       printJson(out);
       return 0;
     }
+    if (ctx.mode === 'quiet') {
+      return 0; // upstream's quiet mode prints nothing for task lists
+    }
     const { renderTaskList } = await import('./task-list.js');
     renderTaskList(
       ctx,
@@ -334,10 +337,14 @@ async function jobSummary(cmd: Command): Promise<number> {
       const s = infoStatus(j);
       counts.set(s, (counts.get(s) ?? 0) + 1);
     }
-    const order: JobStatus[] = counts.has('opened') ? [...SUMMARY_ORDER, 'opened'] : SUMMARY_ORDER;
+    // Only the JSON map has an "Opened" entry (when some open job is idle), as upstream.
+    const order: JobStatus[] = SUMMARY_ORDER;
     const title = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
     if (ctx.mode === 'json') {
-      printJson(Object.fromEntries(order.map((s) => [title(s), counts.get(s) ?? 0])));
+      const jsonOrder: JobStatus[] = counts.has('opened')
+        ? [...SUMMARY_ORDER, 'opened']
+        : SUMMARY_ORDER;
+      printJson(Object.fromEntries(jsonOrder.map((s) => [title(s), counts.get(s) ?? 0])));
     } else if (ctx.mode === 'quiet') {
       for (const s of order) {
         printLine(`${s.toUpperCase()} ${counts.get(s) ?? 0}`);
@@ -377,6 +384,8 @@ async function jobTaskIds(
     }));
     if (ctx.mode === 'json') {
       printJson(Object.fromEntries(perJob.map((j) => [String(j.id), j.ids])));
+    } else if (ctx.mode === 'quiet') {
+      // upstream's quiet mode prints nothing here
     } else if (perJob.length === 1) {
       printLine(formatIdSet(perJob[0]!.ids));
     } else {

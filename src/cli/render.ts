@@ -224,10 +224,7 @@ export function printWorkerInfo(ctx: RenderContext, workers: WorkerInfo[]): void
     return;
   }
   if (ctx.mode === 'quiet') {
-    for (const w of workers) {
-      printLine(`${w.id} ${workerStateText(w)}`);
-    }
-    return;
+    return; // upstream's quiet mode prints nothing for worker details
   }
   workers.forEach((w, i) => {
     if (i > 0) {
@@ -564,10 +561,7 @@ export function printJobDetails(
     return;
   }
   if (ctx.mode === 'quiet') {
-    for (const j of jobs) {
-      printLine(`${j.info.id} ${infoStatus(j.info).toUpperCase()}`);
-    }
-    return;
+    return; // upstream's quiet mode prints nothing for job details
   }
   for (const job of jobs) {
     const info = job.info;
@@ -661,10 +655,7 @@ export function printTaskInfo(
     return;
   }
   if (ctx.mode === 'quiet') {
-    for (const t of tasks) {
-      printLine(`${t.id} ${t.state.toUpperCase()}`);
-    }
-    return;
+    return; // upstream's quiet mode prints nothing for task details
   }
   let truncated = false;
   for (const t of tasks) {

@@ -122,6 +122,19 @@ function parseEnv(items: string[] | undefined): Record<string, string> {
   return env;
 }
 
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return value.map(sortKeys);
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return Object.fromEntries(entries.map(([k, v]) => [k, sortKeys(v)]));
+  }
+  return value;
+}
+
 function readEntries(opts: SubmitOpts): string[] | null {
   if (opts.eachLine !== undefined) {
     let data: string;
@@ -155,7 +168,8 @@ function readEntries(opts: SubmitOpts): string[] | null {
         'The top element of the provided JSON file has to be an array',
       );
     }
-    return root.map((item) => JSON.stringify(item));
+    // Compact JSON with object keys sorted, as upstream's serde_json writes the entries.
+    return root.map((item) => JSON.stringify(sortKeys(item)));
   }
   return null;
 }

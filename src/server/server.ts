@@ -1112,8 +1112,14 @@ export class HqServer {
     for (const u of updates) {
       const job = this.jobs.get(u.jobId);
       const task = job?.tasks.get(u.taskId);
-      if (!job || !task || task.instance !== u.instance || task.workerId !== worker.id) {
-        continue; // stale: the task was canceled or restarted meanwhile
+      if (
+        !job ||
+        !task ||
+        isTerminal(task.state) ||
+        task.instance !== u.instance ||
+        task.workerId !== worker.id
+      ) {
+        continue; // stale: the task was canceled, aborted or restarted meanwhile
       }
       const ref = { jobId: u.jobId, taskId: u.taskId, instance: u.instance };
       if (u.state === 'running') {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { errorMessage } from '../common/errors.js';
 import type { StdioDef } from '../transport/messages.js';
+import type { Launcher } from './launcher.js';
 
 export const STOP_GRACE_MS = 1000;
 let stdinCounter = 0;
@@ -30,10 +31,20 @@ export interface TaskLaunch {
   taskDir: string | null;
   /** Where the temporary stdin file is made (the worker's work dir). */
   stdinDir: string;
+  /** Starts the program cheaply when its stdio needs no pipes (see launcher.ts). */
+  launcher: Launcher | null;
   /** Receives `pipe` stdio (streaming): data per channel (0 stdout, 1 stderr), then its end. */
   onOutput: ((channel: 0 | 1, data: Buffer) => void) | null;
   onOutputEnd: ((channel: 0 | 1) => void) | null;
 }
+
+const ERRNO_CODES: Record<number, string> = {
+  2: 'ENOENT',
+  13: 'EACCES',
+  20: 'ENOTDIR',
+  7: 'E2BIG',
+  8: 'ENOEXEC',
+};
 
 const ERRNO_TEXT: Record<string, string> = {
   ENOENT: 'No such file or directory (os error 2)',
@@ -144,7 +155,8 @@ function readErrorFile(taskDir: string): string | null {
 /** One started task; `outcome` settles once the program and its stdio are done. */
 export class TaskProcess {
   readonly outcome: Promise<TaskOutcome>;
-  private child: ChildProcess | null = null;
+  /** The program's pid, which is also its process group (own session). */
+  private pid: number | undefined = undefined;
   private stopReason: string | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private limitTimer: NodeJS.Timeout | null = null;
@@ -159,6 +171,16 @@ export class TaskProcess {
 
   private start(resolve: (o: TaskOutcome) => void): void {
     const launch = this.launch;
+    const launcher = launch.launcher;
+    if (
+      launcher !== null &&
+      launcher.isAlive &&
+      launch.stdout.kind !== 'pipe' &&
+      launch.stderr.kind !== 'pipe'
+    ) {
+      this.startWithLauncher(launcher, resolve);
+      return;
+    }
     let out: number | 'ignore' | 'pipe' = 'ignore';
     let err: number | 'ignore' | 'pipe' = 'ignore';
     const closeFds = (): void => {
@@ -231,7 +253,7 @@ export class TaskProcess {
       resolve({ state: 'failed', error: spawnErrorMessage(e as NodeJS.ErrnoException, launch) });
       return;
     }
-    this.child = child;
+    this.pid = child.pid;
     closeFds();
     closeStdin();
     const pipes: [0 | 1, NodeJS.ReadableStream | null][] = [
@@ -254,28 +276,103 @@ export class TaskProcess {
     // 'close' comes after 'exit' once the child's stdio is drained too (streamed output).
     child.once('close', (code, signal) => {
       this.finish();
-      if (this.stopReason !== null) {
-        resolve({ state: 'failed', error: this.stopReason });
-        return;
-      }
-      if (code === 0) {
-        resolve({ state: 'finished' });
-        return;
-      }
-      if (launch.taskDir !== null) {
-        const custom = readErrorFile(launch.taskDir);
-        if (custom !== null) {
-          resolve({ state: 'failed', error: custom });
-          return;
+      resolve(this.outcomeOf(code, signal === null ? null : signalName(signal).num));
+    });
+  }
+
+  private startWithLauncher(launcher: Launcher, resolve: (o: TaskOutcome) => void): void {
+    const launch = this.launch;
+    let stdinFile: string | null = null;
+    const files = (def: StdioDef, file: string | null): string | null =>
+      def.kind === 'file' && file !== null ? file : null;
+    const stdoutFile = files(launch.stdout, launch.stdoutPath);
+    const stderrFile = files(launch.stderr, launch.stderrPath);
+    try {
+      fs.mkdirSync(launch.cwd, { recursive: true });
+      for (const f of [stdoutFile, stderrFile]) {
+        if (f !== null) {
+          fs.mkdirSync(path.dirname(f), { recursive: true });
         }
       }
-      let error = `Program terminated with exit code ${code ?? -1}.`;
-      if (signal !== null) {
-        const s = signalName(signal);
-        error += ` Received signal ${s.num} (${s.name}).`;
+      if (launch.stdin !== null && launch.stdin.length > 0) {
+        stdinFile = path.join(launch.stdinDir, `stdin-${process.pid}-${stdinCounter++}`);
+        fs.writeFileSync(stdinFile, launch.stdin, { mode: 0o600 });
       }
-      resolve({ state: 'failed', error });
-    });
+    } catch (e) {
+      resolve({ state: 'failed', error: `Cannot prepare the task: ${errorMessage(e)}` });
+      return;
+    }
+    const dropStdin = (): void => {
+      if (stdinFile !== null) {
+        fs.rmSync(stdinFile, { force: true });
+        stdinFile = null;
+      }
+    };
+    launcher.launch(
+      { args: launch.args, env: launch.env, cwd: launch.cwd, stdinFile, stdoutFile, stderrFile },
+      {
+        onStart: (pid) => {
+          this.pid = pid;
+          dropStdin();
+          if (this.stopReason !== null) {
+            this.signalGroup('SIGKILL');
+          } else if (launch.timeLimitMs !== null) {
+            this.limitTimer = setTimeout(() => this.stop('Time limit reached'), launch.timeLimitMs);
+          }
+        },
+        onError: (errno, step) => {
+          dropStdin();
+          this.finish();
+          if (step === 'exec') {
+            const code = ERRNO_CODES[errno] ?? `E${errno}`;
+            const e = Object.assign(new Error(`os error ${errno}`), { code });
+            resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
+          } else {
+            resolve({
+              state: 'failed',
+              error: `Cannot prepare the task (${step}): ${ERRNO_TEXT[ERRNO_CODES[errno] ?? ''] ?? `os error ${errno}`}`,
+            });
+          }
+        },
+        onExit: (status) => {
+          const signal = status & 0x7f;
+          this.finish();
+          resolve(this.outcomeOf(signal === 0 ? status >> 8 : null, signal === 0 ? null : signal));
+        },
+        onLost: () => {
+          dropStdin();
+          this.finish();
+          resolve({
+            state: 'failed',
+            error: this.stopReason ?? 'The task launcher of the worker died',
+          });
+        },
+      },
+    );
+  }
+
+  /** The outcome of a program that ended with `code` or was killed by signal number `signal`. */
+  private outcomeOf(code: number | null, signal: number | null): TaskOutcome {
+    const launch = this.launch;
+    if (this.stopReason !== null) {
+      return { state: 'failed', error: this.stopReason };
+    }
+    if (code === 0) {
+      return { state: 'finished' };
+    }
+    if (launch.taskDir !== null) {
+      const custom = readErrorFile(launch.taskDir);
+      if (custom !== null) {
+        return { state: 'failed', error: custom };
+      }
+    }
+    let error = `Program terminated with exit code ${code ?? -1}.`;
+    if (signal !== null) {
+      const name =
+        Object.entries(osConstants.signals).find(([, n]) => n === signal)?.[0] ?? `SIG${signal}`;
+      error += ` Received signal ${signal} (${name}).`;
+    }
+    return { state: 'failed', error };
   }
 
   private finish(): void {
@@ -288,7 +385,7 @@ export class TaskProcess {
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
-    const pid = this.child?.pid;
+    const pid = this.pid;
     if (pid === undefined) {
       return;
     }

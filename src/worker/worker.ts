@@ -34,6 +34,7 @@ import { ResourceAllocator, type Allocation } from './allocator.js';
 import { STOP_GRACE_MS, TaskProcess, type TaskOutcome } from './task-process.js';
 import { StreamRegistry } from './stream-writer.js';
 import { NotifyServer } from './notify.js';
+import { Launcher } from './launcher.js';
 
 const log = logger('hq::worker');
 
@@ -114,6 +115,8 @@ export class Worker {
   private readonly hqPath = path.resolve(process.argv[1] ?? 'hq');
   private streams: StreamRegistry | null = null;
   private notify: NotifyServer | null = null;
+  /** Starts programs (file stdio) cheaply; null: spawn directly. Closed at shutdown. */
+  private launcher: Launcher | null = null;
   /** Held by a multi-node task that runs elsewhere: not idle. */
   private reserved = false;
 
@@ -201,6 +204,7 @@ export class Worker {
         this.idleTimeoutMs ??= m.idleTimeoutMs;
         log.info(`worker ${m.workerId} registered`);
         this.streams = new StreamRegistry(m.serverUid, m.workerId);
+        this.launcher = Launcher.create();
         this.notify = new NotifyServer(this.options.workDir, (task, message) =>
           this.connection?.send({ op: 'notify', jobId: task.jobId, taskId: task.taskId, message }),
         );
@@ -463,6 +467,7 @@ export class Worker {
       timeLimitMs: desc.timeLimitMs,
       taskDir,
       stdinDir: this.options.workDir,
+      launcher: this.launcher,
       onOutput:
         streamDir === null || streams === null
           ? null
@@ -587,6 +592,7 @@ export class Worker {
     }
     await this.streams?.close().catch(() => undefined);
     this.notify?.close();
+    this.launcher?.close();
     if (this.connection) {
       await this.connection.flush();
       this.connection.close('worker stopping');

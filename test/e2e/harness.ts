@@ -604,7 +604,8 @@ export class HqEnv {
   /** The State column of `hq job list --all` for `jobId` (undefined when not listed). */
   async jobState(jobId: number): Promise<string | undefined> {
     const rows = horizontalTable(await this.output(['job', 'list', '--all']));
-    return rows.find((r) => r['ID'] === String(jobId))?.['State'];
+    // An open job is listed as `*<id>`.
+    return rows.find((r) => r['ID']?.replace(/^\*/, '') === String(jobId))?.['State'];
   }
 
   /**

@@ -204,19 +204,13 @@ void describe('hq submit flags on a shared server', () => {
     );
   });
 
-  void it(
-    '--from-json writes object keys in sorted order, like serde_json',
-    {
-      todo: 'src/cli/submit-command.ts readEntries: JSON.stringify keeps the file order of object keys; upstream (serde_json without preserve_order) sorts them',
-    },
-    async () => {
-      const file = env.path('unsorted.json');
-      fs.writeFileSync(file, '[{"b": 1, "a": {"d": 2, "c": 3}}]');
-      const id = await submit(env, ['--from-json', file, '--', 'bash', '-c', 'echo -n "$HQ_ENTRY"']);
-      await env.waitForJobState(id, 'FINISHED');
-      assert.equal(read(env.path(`job-${id}`, '0.stdout')), '{"a":{"c":3,"d":2},"b":1}');
-    },
-  );
+  void it('--from-json writes object keys in sorted order, like serde_json', async () => {
+    const file = env.path('unsorted.json');
+    fs.writeFileSync(file, '[{"b": 1, "a": {"d": 2, "c": 3}}]');
+    const id = await submit(env, ['--from-json', file, '--', 'bash', '-c', 'echo -n "$HQ_ENTRY"']);
+    await env.waitForJobState(id, 'FINISHED');
+    assert.equal(read(env.path(`job-${id}`, '0.stdout')), '{"a":{"c":3,"d":2},"b":1}');
+  });
 
   void it('--name, --cwd, --stdout and --stderr (paths, none, :rm-if-finished)', async () => {
     // Task 1 succeeds (its files are removed), task 2 fails (its files stay).
@@ -344,7 +338,16 @@ void describe('hq submit flags on a shared server', () => {
   void it('--cpus and --resource set HQ_CPUS, HQ_RESOURCE_* and CUDA_* only for gpus/nvidia', async () => {
     const dump =
       'env | grep -E "^(HQ_CPUS|HQ_RESOURCE_|CUDA_|ROCR_|OMP_NUM_THREADS)" | sort; echo END=1';
-    const plain = await submit(env, ['--cpus', '2', '--resource', 'gpus=2', '--', 'bash', '-c', dump]);
+    const plain = await submit(env, [
+      '--cpus',
+      '2',
+      '--resource',
+      'gpus=2',
+      '--',
+      'bash',
+      '-c',
+      dump,
+    ]);
     const nvidia = await submit(env, ['--resource', 'gpus/nvidia=1', '--', 'bash', '-c', dump]);
     await env.waitForJobState(plain, 'FINISHED');
     await env.waitForJobState(nvidia, 'FINISHED');
@@ -353,7 +356,10 @@ void describe('hq submit flags on a shared server', () => {
     const cpus = a.get('HQ_CPUS')?.split(',') ?? [];
     assert.equal(cpus.length, 2);
     assert.equal(new Set(cpus).size, 2);
-    assert.ok(cpus.every((c) => ['0', '1', '2', '3'].includes(c)), `HQ_CPUS=${cpus.join(',')}`);
+    assert.ok(
+      cpus.every((c) => ['0', '1', '2', '3'].includes(c)),
+      `HQ_CPUS=${cpus.join(',')}`,
+    );
     assert.equal(a.get('HQ_RESOURCE_VALUES_cpus'), a.get('HQ_CPUS'));
     assert.equal(a.get('HQ_RESOURCE_REQUEST_cpus'), '2 compact');
     assert.equal(a.get('HQ_RESOURCE_REQUEST_gpus'), '2 compact');
@@ -674,12 +680,17 @@ void describe('hq submit flags on a shared server', () => {
       [...shown].sort(),
       [1, 2, 3].flatMap((t) => [`${id}.${t}:0> out${t}`, `${id}.${t}:1> err${t}`]).sort(),
     );
-    assert.equal(await env.output(['output-log', dir, 'cat', String(id), 'stdout']), 'out1\nout2\nout3\n');
+    assert.equal(
+      await env.output(['output-log', dir, 'cat', String(id), 'stdout']),
+      'out1\nout2\nout3\n',
+    );
     assert.equal(
       await env.output(['output-log', dir, 'cat', String(id), 'stderr', '--task', '2']),
       'err2\n',
     );
-    const exported = JSON.parse(await env.output(['output-log', dir, 'export', String(id)])) as unknown;
+    const exported = JSON.parse(
+      await env.output(['output-log', dir, 'export', String(id)]),
+    ) as unknown;
     assert.deepEqual(exported, [
       { finished: true, id: 1, stdout: 'out1\n' },
       { finished: true, id: 2, stdout: 'out2\n' },
@@ -774,7 +785,10 @@ void describe('hq submit flags that need their own server', () => {
         ),
       );
       assert.deepEqual([...starts].sort(), starts);
-      assert.equal(verticalMap(await env.output(['job', 'info', String(high)])).get('Priority'), '10');
+      assert.equal(
+        verticalMap(await env.output(['job', 'info', String(high)])).get('Priority'),
+        '10',
+      );
 
       // The worker has less than 2h left: a 2h time request cannot start on it; 1s can.
       const tooLong = await submit(env, ['--time-request', '2h', '--', 'true']);
@@ -804,7 +818,7 @@ void describe('hq submit flags that need their own server', () => {
       const never = await submit(env, ['--crash-limit', 'never-restart', ...hang]);
       const started = async (job: number, instance: number): Promise<void> => {
         const file = path.join(pids, `${job}.${instance}`);
-        const pid = await waitFor(() => fs.existsSync(file) && Number(read(file).trim()), {
+        const pid = await waitFor(() => (fs.existsSync(file) ? Number(read(file).trim()) : 0), {
           message: `job ${job} instance ${instance} to start`,
         });
         env.trackProcessGroup(pid);

@@ -1,0 +1,207 @@
+/**
+ * Starts task programs through one long-lived helper process instead of `child_process.spawn`.
+ *
+ * Why: Node's spawn forks the whole worker (its heap and page tables) for every task, which
+ * costs far more than the program itself for short tasks; a small helper forks cheaply. The
+ * helper is a Perl script (perl-base is part of every Debian-like system); without perl, or with
+ * HQ_LAUNCHER=node, tasks are started with spawn as before.
+ *
+ * Protocol on the helper's stdin: records `<byte length>\n<payload>`, the payload being
+ * NUL-separated fields: id, cwd, stdin file ('' = /dev/null), stdout file, stderr file
+ * ('' = /dev/null), the number of arguments, the arguments, then KEY=VALUE environment entries.
+ * On its stdout, one line per event: `s <id> <pid>` (started), `e <id> <errno> <step>` (could
+ * not start), `x <id> <wait status>` (ended).
+ *
+ * Invariants: every child runs in its own session (its pid is its process group, which the
+ * worker signals to stop it) with PR_SET_PDEATHSIG=SIGTERM, so it dies with the helper; the
+ * helper has the same death signal towards the worker. Every launched id gets exactly one
+ * `e` or one `s` followed by one `x`, unless the helper dies, which fails all pending ids.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import { logger } from '../common/log.js';
+
+const log = logger('hq::worker');
+
+/** prctl(2) syscall numbers, for PR_SET_PDEATHSIG from Perl. */
+const PRCTL_SYSCALL: Partial<Record<string, number>> = { x64: 157, arm64: 167 };
+
+const SCRIPT = String.raw`
+use strict; no warnings; use POSIX ();
+my $prctl = shift @ARGV;
+syscall($prctl, 1, 15) if $prctl > 0;
+$| = 1;
+my %kids; my $buf = '';
+pipe(my $sr, my $sw) or die;
+$SIG{CHLD} = sub { syswrite($sw, "c") };
+$SIG{INT} = 'IGNORE';
+sub reap { while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) { my $id = delete $kids{$pid}; print "x $id $?\n" if defined $id; } }
+my $rin = ''; vec($rin, fileno(STDIN), 1) = 1; vec($rin, fileno($sr), 1) = 1;
+while (1) {
+  my $n = select(my $rout = $rin, undef, undef, undef);
+  next if $n < 0;
+  if (vec($rout, fileno($sr), 1)) { sysread($sr, my $junk, 4096); reap(); }
+  next unless vec($rout, fileno(STDIN), 1);
+  my $got = sysread(STDIN, $buf, 262144, length $buf);
+  exit 0 if !$got;
+  while ($buf =~ /^(\d+)\n/ && length($buf) >= length($1) + 1 + $1) {
+    my $len = $1;
+    my $rec = substr($buf, length($len) + 1, $len);
+    $buf = substr($buf, length($len) + 1 + $len);
+    my @f = split /\0/, $rec, -1;
+    my ($id, $cwd, $in, $out, $err, $nargs) = splice(@f, 0, 6);
+    my @args = splice(@f, 0, $nargs);
+    pipe(my $r, my $w) or die;
+    my $pid = fork();
+    if (!defined $pid) { print "e $id " . ($!+0) . " fork\n"; next; }
+    if ($pid == 0) {
+      close $r;
+      $SIG{CHLD} = 'DEFAULT'; $SIG{INT} = 'DEFAULT';
+      POSIX::setsid();
+      syscall($prctl, 1, 15) if $prctl > 0;
+      my $fail = sub { syswrite($w, ($!+0) . " " . $_[0]); POSIX::_exit(127); };
+      chdir($cwd) or $fail->('cwd');
+      open(STDIN, '<', $in eq '' ? '/dev/null' : $in) or $fail->('stdin');
+      open(STDOUT, '>', $out eq '' ? '/dev/null' : $out) or $fail->('stdout');
+      open(STDERR, '>', $err eq '' ? '/dev/null' : $err) or $fail->('stderr');
+      %ENV = ();
+      for my $kv (@f) { my $i = index($kv, '='); $ENV{substr($kv, 0, $i)} = substr($kv, $i + 1) if $i > 0; }
+      { exec { $args[0] } @args; }
+      $fail->('exec');
+    }
+    close $w; my $e = <$r>; close $r;
+    if (defined $e && length $e) { waitpid($pid, 0); print "e $id $e\n"; next; }
+    $kids{$pid} = $id; print "s $id $pid\n";
+  }
+}
+`;
+
+export interface LaunchRequest {
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  stdinFile: string | null;
+  stdoutFile: string | null;
+  stderrFile: string | null;
+}
+
+export interface LaunchHandlers {
+  onStart: (pid: number) => void;
+  /** The program could not be started; `step` is where (cwd, stdin, stdout, stderr, exec). */
+  onError: (errno: number, step: string) => void;
+  /** `status` is the raw wait status (exit code in bits 8-15, signal in bits 0-6). */
+  onExit: (status: number) => void;
+  /** The helper died; the task's fate is unknown. */
+  onLost: () => void;
+}
+
+function findPerl(): string | null {
+  for (const p of ['/usr/bin/perl', '/bin/perl']) {
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // try the next one
+    }
+  }
+  return null;
+}
+
+export class Launcher {
+  private readonly proc: ChildProcess;
+  private readonly pending = new Map<number, LaunchHandlers>();
+  private nextId = 1;
+  private buffer = '';
+  private dead = false;
+
+  /** A running launcher, or null when tasks must be started with spawn. */
+  static create(): Launcher | null {
+    if (process.env['HQ_LAUNCHER'] === 'node') {
+      return null;
+    }
+    const perl = findPerl();
+    return perl === null ? null : new Launcher(perl);
+  }
+
+  private constructor(perl: string) {
+    const prctl = PRCTL_SYSCALL[process.arch] ?? 0;
+    this.proc = spawn(perl, ['-e', SCRIPT, String(prctl)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.proc.stdout!.setEncoding('utf8');
+    this.proc.stdout!.on('data', (chunk: string) => this.onData(chunk));
+    this.proc.stdin!.on('error', () => undefined);
+    this.proc.once('error', (e) => this.onDeath(`cannot start the task launcher: ${e.message}`));
+    this.proc.once('exit', (code, signal) =>
+      this.onDeath(`the task launcher exited (${signal ?? code ?? 'unknown'})`),
+    );
+  }
+
+  get isAlive(): boolean {
+    return !this.dead;
+  }
+
+  launch(req: LaunchRequest, handlers: LaunchHandlers): void {
+    if (this.dead) {
+      handlers.onLost();
+      return;
+    }
+    const id = this.nextId++;
+    this.pending.set(id, handlers);
+    const env = Object.entries(req.env).map(([k, v]) => `${k}=${v}`);
+    const fields = [
+      String(id),
+      req.cwd,
+      req.stdinFile ?? '',
+      req.stdoutFile ?? '',
+      req.stderrFile ?? '',
+      String(req.args.length),
+      ...req.args,
+      ...env,
+    ];
+    const payload = Buffer.from(fields.join('\0'));
+    this.proc.stdin!.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk;
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      const [kind, idText, a, b] = line.split(' ');
+      const id = Number(idText);
+      const h = this.pending.get(id);
+      if (h === undefined) {
+        continue;
+      }
+      if (kind === 's') {
+        h.onStart(Number(a));
+      } else if (kind === 'e') {
+        this.pending.delete(id);
+        h.onError(Number(a), b ?? 'exec');
+      } else if (kind === 'x') {
+        this.pending.delete(id);
+        h.onExit(Number(a));
+      }
+    }
+  }
+
+  private onDeath(reason: string): void {
+    if (this.dead) {
+      return;
+    }
+    this.dead = true;
+    log.warn(`${reason}; starting tasks directly from now on`);
+    for (const h of this.pending.values()) {
+      h.onLost();
+    }
+    this.pending.clear();
+  }
+
+  close(): void {
+    this.dead = true;
+    this.proc.stdin?.end();
+    this.proc.kill('SIGTERM');
+  }
+}
