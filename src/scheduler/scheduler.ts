@@ -6,9 +6,9 @@
  * - A worker's resources are never oversubscribed: for every pool, the sum of the amounts of
  *   the tasks assigned to it is at most the pool's size.
  * - Order is strict priority (higher first), then older job (lower job id), then lower task id.
- *   A task that could run on some worker once resources free up holds, for the round, the
- *   resources it waits for on that worker: later tasks (of any priority) may use everything
- *   else but not those, so a big request is never starved by a stream of small ones.
+ *   A task that could run on some worker once resources free up holds, for the round, the free
+ *   part of the resources it is short of on that worker: later tasks (of any priority) may use
+ *   everything else but not those, so a big request is never starved by a stream of small ones.
  * - A task whose request fits no connected worker at all never holds anything.
  * - A task with a time request only goes to a worker whose remaining lifetime is at least that
  *   long (a worker without a time limit accepts every time request).
@@ -474,11 +474,11 @@ export class Scheduler {
   }
 
   /**
-   * A task that waits only because resources are busy holds, for the rest of this round, what
-   * it needs on the worker where it would start soonest: tasks after it (lower priority, or
-   * other requests) may use the rest of that worker and every other worker, but never the part
-   * it waits for. So a big request is not starved by a stream of small ones, and nothing is
-   * blocked that does not compete with it.
+   * A task that waits only because resources are busy holds, for the rest of this round, the
+   * free part of each resource it is short of on the worker where it would start soonest:
+   * tasks after it (lower priority, or other requests) may use everything else, but never the
+   * part it waits for. So a big request is not starved by a stream of small ones, and nothing
+   * is blocked that does not compete with it.
    */
   private holdFor(
     request: TaskRequest,
@@ -515,7 +515,8 @@ export class Scheduler {
     for (const need of request.needs) {
       const want = need.amount === 'all' ? (target.totals.get(need.name) ?? 0) : need.amount;
       const free = target.free.get(need.name) ?? 0;
-      const amount = Math.min(free, want);
+      // Only what it is short of: a task waiting for a gpu does not keep cpus from others.
+      const amount = free < want ? free : 0;
       if (amount > 0) {
         target.free.set(need.name, free - amount);
         held.push({ worker: target, name: need.name, amount });

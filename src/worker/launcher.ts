@@ -13,8 +13,9 @@
  * not start), `x <id> <wait status>` (ended).
  *
  * Invariants: every child runs in its own session (its pid is its process group, which the
- * worker signals to stop it) with PR_SET_PDEATHSIG=SIGTERM, so it dies with the helper; the
- * helper has the same death signal towards the worker. Every launched id gets exactly one
+ * worker signals to stop it) with PR_SET_PDEATHSIG=SIGTERM, so it dies with the helper. The
+ * helper dies with the worker (PR_SET_PDEATHSIG=SIGKILL) or when its stdin closes, and ignores
+ * SIGINT/SIGTERM sent to the worker's process group: the worker decides what happens to tasks. Every launched id gets exactly one
  * `e` or one `s` followed by one `x`, unless the helper dies, which fails all pending ids.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,12 +30,12 @@ const PRCTL_SYSCALL: Partial<Record<string, number>> = { x64: 157, arm64: 167 };
 const SCRIPT = String.raw`
 use strict; no warnings; use POSIX ();
 my $prctl = shift @ARGV;
-syscall($prctl, 1, 15) if $prctl > 0;
+syscall($prctl, 1, 9) if $prctl > 0;
 $| = 1;
 my %kids; my $buf = '';
 pipe(my $sr, my $sw) or die;
 $SIG{CHLD} = sub { syswrite($sw, "c") };
-$SIG{INT} = 'IGNORE';
+$SIG{INT} = 'IGNORE'; $SIG{TERM} = 'IGNORE';
 sub reap { while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) { my $id = delete $kids{$pid}; print "x $id $?\n" if defined $id; } }
 my $rin = ''; vec($rin, fileno(STDIN), 1) = 1; vec($rin, fileno($sr), 1) = 1;
 while (1) {
@@ -56,7 +57,7 @@ while (1) {
     if (!defined $pid) { print "e $id " . ($!+0) . " fork\n"; next; }
     if ($pid == 0) {
       close $r;
-      $SIG{CHLD} = 'DEFAULT'; $SIG{INT} = 'DEFAULT';
+      $SIG{CHLD} = 'DEFAULT'; $SIG{INT} = 'DEFAULT'; $SIG{TERM} = 'DEFAULT';
       POSIX::setsid();
       syscall($prctl, 1, 15) if $prctl > 0;
       my $fail = sub { syswrite($w, ($!+0) . " " . $_[0]); POSIX::_exit(127); };
@@ -199,9 +200,9 @@ export class Launcher {
     this.pending.clear();
   }
 
+  /** Closing its stdin ends the helper; its children then get their death signal. */
   close(): void {
     this.dead = true;
     this.proc.stdin?.end();
-    this.proc.kill('SIGTERM');
   }
 }

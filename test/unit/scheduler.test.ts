@@ -473,3 +473,32 @@ void describe('Scheduler multi-node tasks', () => {
     assert.deepEqual(s.schedule(NOW)[0]!.workers, [1, 3]);
   });
 });
+
+void describe('Scheduler holds', () => {
+  void it('a task short of one resource does not hold the others', () => {
+    const s = new Scheduler();
+    s.addWorker(
+      1,
+      new Map([
+        ['cpus', 4 * CPU],
+        ['foo', 2 * CPU],
+      ]),
+      null,
+    );
+    const foo: TaskRequest = {
+      needs: [
+        { name: 'cpus', amount: CPU },
+        { name: 'foo', amount: 2 * CPU },
+      ],
+      minTimeMs: 0,
+    };
+    s.enqueue(1, 0, 10, foo);
+    s.enqueue(2, 0, 10, foo);
+    s.enqueue(3, 0, 0, cpus(3));
+    // Job 1 takes foo; job 2 waits for foo only, so the 3 remaining cpus go to job 3.
+    assert.deepEqual(ids(s.schedule(NOW)), [
+      [1, 1, 0],
+      [1, 3, 0],
+    ]);
+  });
+});
