@@ -11,6 +11,7 @@ import {
   infoStatus,
   printJobDetails,
   printJobList,
+  printJobSubmitted,
   printTaskInfo,
   taskPaths,
   type WorkerNames,
@@ -512,13 +513,7 @@ async function jobSubmitFile(file: string, o: { job?: string }, cmd: Command): P
               submitDir,
             },
           });
-    if (ctx.mode === 'json') {
-      printJson({ id });
-    } else if (ctx.mode === 'quiet') {
-      printLine(String(id));
-    } else {
-      printLine(`Job submitted successfully, job ID: ${id}`);
-    }
+    printJobSubmitted(ctx, id);
   } finally {
     session.close();
   }

@@ -4,7 +4,7 @@ import type { ClientSession } from '../client/session.js';
 import type { JobInfo } from '../transport/messages.js';
 import type { CommandContext } from './context.js';
 import { writeOut } from './output.js';
-import { infoStatus } from './render.js';
+import { infoStatus, progressBar } from './render.js';
 
 const PROGRESS_POLL_MS = 250;
 const BAR_WIDTH = 40;
@@ -30,14 +30,17 @@ export function progressLine(jobs: JobInfo[]): string {
     aborted += j.counters.aborted;
   }
   const done = finished + failed + canceled + aborted;
-  let used = 0;
-  let bar = '[';
-  for (const count of [canceled, failed, finished, running, aborted]) {
-    const chars = Math.min(BAR_WIDTH - used, Math.ceil((count / Math.max(total, 1)) * BAR_WIDTH));
-    bar += '#'.repeat(chars);
-    used += chars;
-  }
-  bar += `${'.'.repeat(BAR_WIDTH - used)}]`;
+  const bar = progressBar(
+    {
+      id: 0,
+      name: '',
+      nTasks: total,
+      counters: { running, finished, failed, canceled, aborted },
+      isOpen: false,
+      cancelReason: null,
+    },
+    BAR_WIDTH,
+  );
   const parts: string[] = [];
   for (const [n, name] of [
     [running, 'RUNNING'],

@@ -111,6 +111,17 @@ export function printServerInfo(
   writeOut(renderVerticalTable(rows, ctx.colors));
 }
 
+/** The answer to a submit: upstream's sentence, `{"id": N}`, or the bare id. */
+export function printJobSubmitted(ctx: RenderContext, jobId: number): void {
+  if (ctx.mode === 'json') {
+    printJson({ id: jobId });
+  } else if (ctx.mode === 'quiet') {
+    printLine(String(jobId));
+  } else {
+    printLine(`Job submitted successfully, job ID: ${jobId}`);
+  }
+}
+
 // ---- workers -----------------------------------------------------------------------------
 
 const WORKER_STATE: Record<string, { text: string; color: 'green' | 'red' | 'cyan' | 'magenta' }> =

@@ -27,8 +27,9 @@ import type {
   TaskDesc,
   TaskNotification,
 } from '../transport/messages.js';
+import { printJobSubmitted } from './render.js';
 import { clapStyle, durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
-import { printJson, printLine } from './output.js';
+import { printLine } from './output.js';
 
 const log = logger('hq::client');
 
@@ -397,13 +398,7 @@ export async function submit(
   const session = await openSession(ctx.serverDir);
   try {
     const submitted = await session.call('submit', { jobId, name, maxFails, array });
-    if (ctx.mode === 'json') {
-      printJson({ id: submitted.jobId });
-    } else if (ctx.mode === 'quiet') {
-      printLine(String(submitted.jobId));
-    } else {
-      printLine(`Job submitted successfully, job ID: ${submitted.jobId}`);
-    }
+    printJobSubmitted(ctx, submitted.jobId);
     const selector = { kind: 'ids' as const, ids: [{ start: submitted.jobId, count: 1, step: 1 }] };
     if (opts.progress) {
       const { waitWithProgress } = await import('./progress.js');
