@@ -18,7 +18,15 @@
  *   assigned; they stay reserved for it until it is released, and get no other task meanwhile.
  * - A worker with a minimal utilization only gets tasks as a set that uses at least that share
  *   of its CPUs (the set of highest weighted CPU use found by a bounded search).
+ * - Prefill: when more than PREFILL_KEEP_BACK tasks of the top request still wait after a
+ *   round, busy workers get up to PREFILL_PER_WORKER of them ahead of time, so a worker can
+ *   start the next task the moment one ends, without a round trip. A prefilled task takes its
+ *   resources when it starts (`takeForStart`), which may briefly drive a worker's free amount below
+ *   zero; nothing else is assigned to that worker until it is back above.
  */
+
+export const PREFILL_PER_WORKER = 8;
+export const PREFILL_KEEP_BACK = 16;
 
 /** A resource need of one task: an amount in fixed-point units, or the whole pool. */
 export interface ResourceNeed {
@@ -51,6 +59,11 @@ export interface Assignment {
   taken: Map<string, number>;
   /** For a multi-node task: every worker it holds, the first one (`workerId`) runs it. */
   workers?: number[];
+  /**
+   * Sent ahead (prefill): the worker queues it and starts it as soon as its own resources
+   * allow. It takes nothing now (`taken` is empty); call `takeForStart` when it starts.
+   */
+  prefilled?: boolean;
   /** The variant chosen (0 = the main request, i = alternatives[i - 1]). */
   variant?: number;
 }
@@ -73,6 +86,8 @@ interface SchedWorker {
   minUtilization: number;
   /** Held by a multi-node task. */
   reserved: boolean;
+  /** Tasks sent ahead that have not started yet. */
+  prefilled: number;
 }
 
 /** A binary min-heap ordered by (priority desc, job asc, task asc). */
@@ -191,6 +206,7 @@ export class Scheduler {
       group: options.group ?? 'default',
       minUtilization: options.minUtilization ?? 0,
       reserved: false,
+      prefilled: 0,
     });
   }
 
@@ -465,6 +481,9 @@ export class Scheduler {
     for (const h of held) {
       h.worker.free.set(h.name, (h.worker.free.get(h.name) ?? 0) + h.amount);
     }
+    if (out.length < limit && held.length === 0) {
+      this.prefill(nowMs, out);
+    }
     for (const [sig, queue] of this.queues) {
       if (queue.heap.size === 0) {
         this.queues.delete(sig);
@@ -521,6 +540,88 @@ export class Scheduler {
         target.free.set(need.name, free - amount);
         held.push({ worker: target, name: need.name, amount });
       }
+    }
+  }
+
+  /** Resources a prefilled task takes when it starts on `workerId` (see Assignment.prefilled). */
+  takeForStart(workerId: number, request: TaskRequest): Map<string, number> {
+    const worker = this.workers.get(workerId);
+    if (worker === undefined) {
+      return new Map();
+    }
+    const taken = this.takenBy(worker, request);
+    for (const [name, amount] of taken) {
+      worker.free.set(name, (worker.free.get(name) ?? 0) - amount);
+    }
+    return taken;
+  }
+
+  private prefill(nowMs: number, out: Assignment[]): void {
+    let top: RequestQueue | null = null;
+    let topTask: QueuedTask | null = null;
+    for (const queue of this.queues.values()) {
+      const head = this.head(queue);
+      if (head !== undefined && (topTask === null || TaskHeap.isBefore(head, topTask))) {
+        top = queue;
+        topTask = head;
+      }
+    }
+    if (top === null || topTask === null) {
+      return;
+    }
+    const request = top.request;
+    // Tasks with a time request are not sent ahead: a worker's remaining lifetime shrinks while
+    // they wait there, and they could not move to a fresh worker (no retraction yet).
+    if ((request.nNodes ?? 0) > 0 || request.alternatives !== undefined || request.minTimeMs > 0) {
+      return;
+    }
+    const extra = top.heap.size - PREFILL_KEEP_BACK;
+    if (extra <= 0) {
+      return;
+    }
+    const candidates = [...this.workers.values()].filter((w) => {
+      if (w.reserved || w.minUtilization > 0 || w.prefilled >= PREFILL_PER_WORKER) {
+        return false;
+      }
+      const saved = w.free;
+      w.free = w.totals;
+      const possible = this.fitsOne(w, request, nowMs);
+      w.free = saved;
+      return possible;
+    });
+    if (candidates.length === 0) {
+      return;
+    }
+    let budget = Math.min(extra, candidates.length * PREFILL_PER_WORKER);
+    for (let round = 0; round < PREFILL_PER_WORKER && budget > 0; round++) {
+      for (const w of candidates) {
+        if (budget <= 0 || w.prefilled >= PREFILL_PER_WORKER) {
+          continue;
+        }
+        const task = this.head(top);
+        if (task === undefined) {
+          return;
+        }
+        this.take(top, task);
+        w.prefilled++;
+        w.assigned++;
+        budget--;
+        out.push({
+          workerId: w.id,
+          jobId: task.jobId,
+          taskId: task.taskId,
+          taken: new Map(),
+          prefilled: true,
+        });
+      }
+    }
+  }
+
+  /** A prefilled task started (or left the worker): it no longer counts as sent ahead. */
+  prefillDone(workerId: number): void {
+    const worker = this.workers.get(workerId);
+    if (worker !== undefined && worker.prefilled > 0) {
+      worker.prefilled--;
     }
   }
 

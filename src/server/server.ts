@@ -421,6 +421,7 @@ export class HqServer {
         entry: t.entry,
         workerId: null,
         nodes: null,
+        prefilled: false,
         taken: null,
         startedAt: null,
         finishedAt: null,
@@ -771,7 +772,11 @@ export class HqServer {
     if (task.taken) {
       this.scheduler.release(task.workerId, task.taken);
       task.taken = null;
+    } else if (task.prefilled) {
+      this.scheduler.prefillDone(task.workerId);
+      this.scheduler.release(task.workerId, new Map());
     }
+    task.prefilled = false;
     this.detachNodes(task);
   }
 
@@ -1011,16 +1016,21 @@ export class HqServer {
       if (!job || !record) {
         continue;
       }
-      if (record.state === 'running') {
+      const started = record.state === 'running';
+      if (started) {
         job.counters.running--;
       }
+      record.prefilled = false;
       this.detachNodes(record);
       record.nodes = null;
       record.workerId = null;
       record.taken = null;
       const { taskDesc: desc, request } = job.descs[record.desc]!;
       const ref = { jobId: job.id, taskId: record.id, instance: record.instance };
-      if (desc.crashLimit === 'never-restart') {
+      if (!started) {
+        // Sent to the worker but never started there: nothing crashed, it just goes back.
+        this.scheduler.enqueue(job.id, record.id, desc.priority, request);
+      } else if (desc.crashLimit === 'never-restart') {
         this.failTask(
           job,
           record,
@@ -1124,6 +1134,11 @@ export class HqServer {
       const ref = { jobId: u.jobId, taskId: u.taskId, instance: u.instance };
       if (u.state === 'running') {
         if (task.state === 'waiting') {
+          if (task.prefilled) {
+            task.prefilled = false;
+            this.scheduler.prefillDone(worker.id);
+            task.taken = this.scheduler.takeForStart(worker.id, job.descs[task.desc]!.request);
+          }
           task.state = 'running';
           task.startedAt = u.at;
           job.counters.running++;
@@ -1149,6 +1164,11 @@ export class HqServer {
       if (task.taken) {
         this.scheduler.release(worker.id, task.taken);
         task.taken = null;
+        freed = true;
+      } else if (task.prefilled) {
+        task.prefilled = false;
+        this.scheduler.prefillDone(worker.id);
+        this.scheduler.release(worker.id, new Map());
         freed = true;
       }
       if (task.nodes !== null) {
@@ -1200,7 +1220,8 @@ export class HqServer {
       const task = job.tasks.get(a.taskId)!;
       const worker = this.workers.get(a.workerId)!;
       task.workerId = a.workerId;
-      task.taken = a.taken;
+      task.taken = a.prefilled === true ? null : a.taken;
+      task.prefilled = a.prefilled === true;
       let nodes: string[] | null = null;
       if (a.workers !== undefined) {
         task.nodes = a.workers;

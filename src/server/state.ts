@@ -29,6 +29,8 @@ export interface TaskRecord {
   workerId: number | null;
   /** All workers of a multi-node task (the first is `workerId`), else null. */
   nodes: number[] | null;
+  /** Sent to its worker ahead of time and not started yet (scheduler prefill). */
+  prefilled: boolean;
   /** What the task holds on its worker while assigned (scheduler bookkeeping). */
   taken: Map<string, number> | null;
   startedAt: number | null;

@@ -502,3 +502,42 @@ void describe('Scheduler holds', () => {
     ]);
   });
 });
+
+void describe('Scheduler prefill', () => {
+  void it('sends busy workers tasks ahead only while many wait, and they take resources on start', () => {
+    const s = new Scheduler();
+    worker(s, 1, 2);
+    for (let t = 0; t < 40; t++) {
+      s.enqueue(1, t, 0, cpus(1));
+    }
+    const first = s.schedule(NOW);
+    const direct = first.filter((a) => a.prefilled !== true);
+    const ahead = first.filter((a) => a.prefilled === true);
+    assert.equal(direct.length, 2);
+    assert.equal(ahead.length, 8);
+    assert.ok(ahead.every((a) => a.taken.size === 0));
+    assert.equal(s.waitingCount, 30);
+    // One direct task ends and a prefilled one starts in its place: the worker stays full.
+    s.release(1, direct[0]!.taken);
+    s.prefillDone(1);
+    const taken = s.takeForStart(1, cpus(1));
+    assert.equal(taken.get('cpus'), CPU);
+    assert.deepEqual(
+      s.schedule(NOW).filter((a) => a.prefilled !== true),
+      [],
+      'nothing is placed on resources a started prefilled task holds',
+    );
+  });
+
+  void it('keeps small queues and time requests on the server', () => {
+    const s = new Scheduler();
+    worker(s, 1, 1);
+    for (let t = 0; t < 10; t++) {
+      s.enqueue(1, t, 0, cpus(1));
+    }
+    for (let t = 0; t < 40; t++) {
+      s.enqueue(2, t, 0, cpus(1, 1000));
+    }
+    assert.ok(s.schedule(NOW).every((a) => a.prefilled !== true));
+  });
+});
