@@ -7,6 +7,7 @@ import { parseDuration, parseHumantime } from '../common/duration.js';
 import { HqError, errorMessage } from '../common/errors.js';
 import { configureLogging } from '../common/log.js';
 import { resolveServerDir } from '../common/server-dir.js';
+import { openSession, type ClientSession } from '../client/session.js';
 import type { OutputMode } from './output.js';
 import type { RenderContext } from './render.js';
 
@@ -96,4 +97,23 @@ export function parseIntOption(name: string, text: string, min = 0, max = 2 ** 3
     );
   }
   return n;
+}
+
+/** Accumulates a repeatable option (`--env A=1 --env B=2`). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Runs `f` with a session to the server of `cmd`'s server dir, closing it afterwards. */
+export async function withSession<T>(
+  cmd: Command,
+  f: (session: ClientSession, ctx: CommandContext) => Promise<T>,
+): Promise<T> {
+  const ctx = makeContext(cmd);
+  const session = await openSession(ctx.serverDir);
+  try {
+    return await f(session, ctx);
+  } finally {
+    session.close();
+  }
 }

@@ -5,7 +5,7 @@ import { formatIdSet, parseIdSelector, parseIdSet } from '../common/id-set.js';
 import { logger } from '../common/log.js';
 import { openSession, type ClientSession } from '../client/session.js';
 import type { JobStatus, TaskState } from '../transport/messages.js';
-import { makeContext, parseIntOption, withGlobals, type CommandContext } from './context.js';
+import { makeContext, parseIntOption, withGlobals, withSession } from './context.js';
 import { printJson, printLine, writeOut } from './output.js';
 import {
   infoStatus,
@@ -30,19 +30,6 @@ const JOB_STATES: JobStatus[] = [
   'opened',
 ];
 const CANCEL_REASON_MAX_CHARS = 200;
-
-async function withSession<T>(
-  cmd: Command,
-  f: (session: ClientSession, ctx: CommandContext) => Promise<T>,
-): Promise<T> {
-  const ctx = makeContext(cmd);
-  const session = await openSession(ctx.serverDir);
-  try {
-    return await f(session, ctx);
-  } finally {
-    session.close();
-  }
-}
 
 function parseStates(text: string): Set<string> {
   const out = new Set<string>();

@@ -8,7 +8,13 @@ import { logger } from '../common/log.js';
 import { generateSecretKey, generateServerUid, writePrivateJson } from '../common/server-dir.js';
 import { VERSION } from '../common/version.js';
 import { openSession } from '../client/session.js';
-import { durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
+import {
+  durationOption,
+  makeContext,
+  parseIntOption,
+  withGlobals,
+  withSession,
+} from './context.js';
 import { printJson } from './output.js';
 import { printServerInfo } from './render.js';
 
@@ -69,44 +75,31 @@ async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
 }
 
 async function serverStop(_opts: unknown, cmd: Command): Promise<number> {
-  const ctx = makeContext(cmd);
-  const session = await openSession(ctx.serverDir);
-  try {
+  return withSession(cmd, async (session, ctx) => {
     await session.call('server-stop', {});
-  } finally {
-    session.close();
-  }
-  if (ctx.mode === 'json') {
-    printJson({});
-  } else {
-    log.info('Stopping server');
-  }
-  return 0;
+    if (ctx.mode === 'json') {
+      printJson({});
+    } else {
+      log.info('Stopping server');
+    }
+    return 0;
+  });
 }
 
 async function serverInfo(_opts: unknown, cmd: Command): Promise<number> {
-  const ctx = makeContext(cmd);
-  const session = await openSession(ctx.serverDir);
-  try {
-    const info = await session.call('server-info', {});
-    printServerInfo(ctx, info, null);
-  } finally {
-    session.close();
-  }
-  return 0;
+  return withSession(cmd, async (session, ctx) => {
+    printServerInfo(ctx, await session.call('server-info', {}), null);
+    return 0;
+  });
 }
 
 async function serverDebugDump(file: string, _opts: unknown, cmd: Command): Promise<number> {
-  const ctx = makeContext(cmd);
-  const session = await openSession(ctx.serverDir);
-  try {
+  return withSession(cmd, async (session) => {
     const dump = await session.call('debug-dump', {});
     const { writeFileSync } = await import('node:fs');
     writeFileSync(file, JSON.stringify(dump, null, 2));
-  } finally {
-    session.close();
-  }
-  return 0;
+    return 0;
+  });
 }
 
 async function serverWait(opts: { timeout?: string }, cmd: Command): Promise<number> {

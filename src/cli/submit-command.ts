@@ -28,7 +28,14 @@ import type {
   TaskNotification,
 } from '../transport/messages.js';
 import { printJobSubmitted } from './render.js';
-import { clapStyle, durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
+import {
+  clapStyle,
+  collect,
+  durationOption,
+  makeContext,
+  parseIntOption,
+  withGlobals,
+} from './context.js';
 import { printLine } from './output.js';
 
 const log = logger('hq::client');
@@ -37,10 +44,6 @@ const DEFAULT_STDOUT = '%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stdout';
 const DEFAULT_STDERR = '%{CWD}/job-%{JOB_ID}/%{TASK_ID}.stderr';
 const DEFAULT_CRASH_LIMIT = 5;
 const MANY_OUTPUT_FILES_WARNING = 1000;
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 export interface SubmitOpts {
   name?: string;

@@ -17,18 +17,20 @@ import {
   descriptorToJson,
   type ResourceDescriptorItem,
 } from '../common/resources.js';
-import { openSession } from '../client/session.js';
 import type { ManagerKind, ServerLostPolicy, WorkerInfo } from '../transport/messages.js';
-import { durationOption, makeContext, parseIntOption, withGlobals } from './context.js';
+import {
+  collect,
+  durationOption,
+  makeContext,
+  parseIntOption,
+  withGlobals,
+  withSession,
+} from './context.js';
 import { printJson, printLine } from './output.js';
 import { printWorkerInfo, printWorkerList, workerStateText } from './render.js';
 
 const log = logger('hq::client');
 const WORKER_WAIT_POLL_MS = 1000;
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 interface StartOpts {
   cpus?: string;
@@ -196,22 +198,6 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     },
   });
   return worker.run();
-}
-
-async function withSession<T>(
-  cmd: Command,
-  f: (
-    session: Awaited<ReturnType<typeof openSession>>,
-    ctx: ReturnType<typeof makeContext>,
-  ) => Promise<T>,
-): Promise<T> {
-  const ctx = makeContext(cmd);
-  const session = await openSession(ctx.serverDir);
-  try {
-    return await f(session, ctx);
-  } finally {
-    session.close();
-  }
 }
 
 async function workerList(opts: { all?: boolean; filter?: string }, cmd: Command): Promise<number> {

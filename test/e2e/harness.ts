@@ -12,6 +12,7 @@
  *
  * Use `withEnv(async (env) => { ... })` inside a test so that cleanup runs even when it fails.
  */
+import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -789,4 +790,26 @@ export async function withEnv<T>(body: (env: HqEnv) => Promise<T>): Promise<T> {
 /** The version the built binary reports (`hq --version`). */
 export function hqVersion(): string {
   return execFileSync(HQ_BIN, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
+}
+
+/** A file's text (task output and the like). */
+export function read(file: string): string {
+  return fs.readFileSync(file, 'utf8');
+}
+
+/** Checks that every object in `value` has its keys in sorted order; returns how many it saw. */
+export function assertSortedKeys(value: unknown, where = '$'): number {
+  if (Array.isArray(value)) {
+    return value.reduce((n: number, v, i) => n + assertSortedKeys(v, `${where}[${i}]`), 0);
+  }
+  if (typeof value === 'object' && value !== null) {
+    const keys = Object.keys(value);
+    assert.deepEqual(keys, [...keys].sort(), `keys of ${where} are sorted`);
+    let n = 1;
+    for (const [k, v] of Object.entries(value)) {
+      n += assertSortedKeys(v, `${where}.${k}`);
+    }
+    return n;
+  }
+  return 0;
 }

@@ -6,7 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 
-import { HqEnv, horizontalTable, verticalMap, waitFor, type CommandOptions } from './harness.js';
+import {
+  HqEnv,
+  horizontalTable,
+  verticalMap,
+  waitFor,
+  type CommandOptions,
+  read,
+  assertSortedKeys,
+} from './harness.js';
 
 interface TaskJson {
   id: number;
@@ -36,10 +44,6 @@ interface JobDetailJson {
   started_at: string;
   submits: Record<string, unknown>[];
   tasks: TaskJson[];
-}
-
-function read(file: string): string {
-  return fs.readFileSync(file, 'utf8');
 }
 
 async function submit(env: HqEnv, args: string[], options: CommandOptions = {}): Promise<number> {
@@ -72,23 +76,6 @@ function logLines(stderr: string): string[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => l.replace(/^\S+Z\s+/, ''));
-}
-
-/** Every object in `value` has its keys in sorted order; returns how many objects it saw. */
-function assertSortedKeys(value: unknown, where = '$'): number {
-  if (Array.isArray(value)) {
-    return value.reduce((n: number, v, i) => n + assertSortedKeys(v, `${where}[${i}]`), 0);
-  }
-  if (typeof value === 'object' && value !== null) {
-    const keys = Object.keys(value);
-    assert.deepEqual(keys, [...keys].sort(), `keys of ${where} are sorted`);
-    let n = 1;
-    for (const [k, v] of Object.entries(value)) {
-      n += assertSortedKeys(v, `${where}.${k}`);
-    }
-    return n;
-  }
-  return 0;
 }
 
 void describe('job list and job summary', () => {

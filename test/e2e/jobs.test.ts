@@ -11,28 +11,9 @@ import {
   waitFor,
   withEnv,
   type HqEnv,
+  read,
+  assertSortedKeys,
 } from './harness.js';
-
-function read(file: string): string {
-  return fs.readFileSync(file, 'utf8');
-}
-
-/** Checks that every object in `value` has its keys in sorted order; returns how many it saw. */
-function assertSortedKeys(value: unknown, where = '$'): number {
-  if (Array.isArray(value)) {
-    return value.reduce((n: number, v, i) => n + assertSortedKeys(v, `${where}[${i}]`), 0);
-  }
-  if (typeof value === 'object' && value !== null) {
-    const keys = Object.keys(value);
-    assert.deepEqual(keys, [...keys].sort(), `keys of ${where} are sorted`);
-    let n = 1;
-    for (const [k, v] of Object.entries(value)) {
-      n += assertSortedKeys(v, `${where}.${k}`);
-    }
-    return n;
-  }
-  return 0;
-}
 
 async function submit(env: HqEnv, args: string[], cwd?: string): Promise<number> {
   const out = await env.output(['submit', ...args], cwd === undefined ? {} : { cwd });

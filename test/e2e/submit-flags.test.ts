@@ -17,6 +17,7 @@ import {
   waitFor,
   withEnv,
   type CommandOptions,
+  read,
 } from './harness.js';
 
 interface TaskJson {
@@ -31,10 +32,6 @@ interface JobDetailJson {
   info: { id: number; name: string; task_count: number; task_stats: Record<string, number> };
   submits: { array: { program: { args: string[]; env: Record<string, string> } } }[];
   tasks: TaskJson[];
-}
-
-function read(file: string): string {
-  return fs.readFileSync(file, 'utf8');
 }
 
 /** `hq submit ...args`; returns the job id from the confirmation line. */
