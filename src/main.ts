@@ -12,6 +12,7 @@ import { serverCommand } from './cli/server-commands.js';
 import { defineSubmit } from './cli/submit-command.js';
 import { workerCommand } from './cli/worker-commands.js';
 import { outputLogCommand } from './cli/output-log.js';
+import { allocCommand } from './cli/alloc-commands.js';
 
 function wantsJson(argv: string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
@@ -78,6 +79,7 @@ function main(): void {
   program.addCommand(serverCommand(run));
   program.addCommand(workerCommand(run));
   program.addCommand(jobCommand(run));
+  program.addCommand(allocCommand(run));
   program.addCommand(taskCommand(run));
   program.addCommand(defineSubmit(new Command('submit'), run));
   program.addCommand(outputLogCommand(run));

@@ -12,6 +12,8 @@ import {
 } from '../common/resources.js';
 import { resolveTaskPaths } from '../common/placeholders.js';
 import type {
+  AllocationInfo,
+  QueueInfo,
   JobDetail,
   JobInfo,
   JobStatus,
@@ -713,4 +715,107 @@ export function printTaskInfo(
   if (truncated) {
     log.info('An error message(s) was truncated. Use -v to display the full error(s).');
   }
+}
+
+// ---- autoalloc -------------------------------------------------------------------------------
+
+const MANAGER_CLI = { pbs: 'PBS', slurm: 'SLURM' } as const;
+const MANAGER_JSON = { pbs: 'PBS', slurm: 'Slurm' } as const;
+
+export function printQueues(ctx: RenderContext, queues: QueueInfo[]): void {
+  const sorted = [...queues].sort((a, b) => a.id - b.id);
+  if (ctx.mode === 'json') {
+    printJson(
+      sorted.map((q) => ({
+        id: q.id,
+        name: q.params.name,
+        state: q.state === 'active' ? 'Active' : 'Paused',
+        manager: MANAGER_JSON[q.params.manager],
+        additional_args: q.params.additionalArgs,
+        backlog: q.params.backlog,
+        max_workers_per_alloc: q.params.maxWorkersPerAlloc,
+        timelimit: float(q.params.timeLimitMs / 1000),
+        max_worker_count: q.params.maxWorkerCount,
+        worker_args: q.params.workerArgs,
+        known_worker_resources:
+          q.knownWorkerResources === null ? null : descriptorToJson(q.knownWorkerResources),
+      })),
+    );
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    return;
+  }
+  const header = [
+    'ID',
+    'State',
+    'Backlog size',
+    'Max workers per alloc',
+    'Max worker count',
+    'Timelimit',
+    'Manager',
+    'Worker resources',
+    'Name',
+    'Args',
+  ].map(bold);
+  const rows: Cell[][] = sorted.map((q) => [
+    String(q.id),
+    q.state === 'active' ? 'ACTIVE' : 'PAUSED',
+    String(q.params.backlog),
+    String(q.params.maxWorkersPerAlloc),
+    String(q.params.maxWorkerCount ?? 0),
+    formatDuration(q.params.timeLimitMs),
+    MANAGER_CLI[q.params.manager],
+    q.knownWorkerResources === null ? '<unknown>' : resourcesSummary(q.knownWorkerResources, false),
+    q.params.name ?? '',
+    q.params.additionalArgs.join(','),
+  ]);
+  writeOut(renderHorizontalTable(header, rows, ctx.colors));
+}
+
+const ALLOCATION_COLOR = {
+  queued: 'yellow',
+  running: 'blue',
+  finished: 'green',
+  failed: 'red',
+} as const;
+
+export function printAllocations(ctx: RenderContext, allocations: AllocationInfo[]): void {
+  if (ctx.mode === 'json') {
+    printJson(
+      allocations.map((a) => ({
+        id: a.id,
+        target_worker_count: a.targetWorkerCount,
+        queued_at: jsonDate(a.queuedAt),
+        started_at: a.startedAt === null ? null : jsonDate(a.startedAt),
+        ended_at: a.endedAt === null ? null : jsonDate(a.endedAt),
+        status: a.status,
+        workdir: a.workdir,
+      })),
+    );
+    return;
+  }
+  if (ctx.mode === 'quiet') {
+    return;
+  }
+  const sorted = [...allocations].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const header = [
+    'ID',
+    'State',
+    'Working directory',
+    'Worker count',
+    'Queue time',
+    'Start time',
+    'Finish time',
+  ].map(bold);
+  const rows: Cell[][] = sorted.map((a) => [
+    a.id,
+    { text: a.status.toUpperCase(), style: { color: ALLOCATION_COLOR[a.status] } },
+    a.workdir,
+    String(a.targetWorkerCount),
+    localTime(a.queuedAt),
+    a.startedAt === null ? '' : localTime(a.startedAt),
+    a.endedAt === null ? '' : localTime(a.endedAt),
+  ]);
+  writeOut(renderHorizontalTable(header, rows, ctx.colors));
 }

@@ -15,6 +15,7 @@ export type HqErrorCode =
   | 'HQ_PROTOCOL'
   | 'HQ_NOT_FOUND'
   | 'HQ_TIMEOUT'
+  | 'HQ_ALLOCATION'
   | 'HQ_INTERNAL';
 
 export class HqError extends Error {

@@ -783,6 +783,15 @@ export function descriptorKindSize(kind: ResourceDescriptorKind): ResourceAmount
 }
 
 /** The labels of an indexed kind, by group (a list/range is one group; a sum pool has none). */
+/** The size of every pool of a descriptor, by name (what the scheduler counts with). */
+export function descriptorTotals(descriptor: ResourceDescriptor): Map<string, ResourceAmount> {
+  const totals = new Map<string, ResourceAmount>();
+  for (const item of descriptor.resources) {
+    totals.set(item.name, descriptorKindSize(item));
+  }
+  return totals;
+}
+
 export function descriptorKindGroups(kind: ResourceDescriptorKind): string[][] {
   switch (kind.kind) {
     case 'list':

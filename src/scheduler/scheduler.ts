@@ -68,6 +68,30 @@ export interface Assignment {
   variant?: number;
 }
 
+/**
+ * A kind of worker that could be started (an allocation queue's worker shape), for
+ * `queryNewWorkers`.
+ */
+export interface WorkerShapeQuery {
+  /** Pool sizes of one such worker, in fixed-point units. */
+  totals: Map<string, number>;
+  /** When true, pools missing from `totals` are unknown and assumed big enough. */
+  partial: boolean;
+  /** How long such a worker would live (null: unlimited). */
+  timeLimitMs: number | null;
+  /** At most this many single-node workers of this shape are considered. */
+  maxWorkers: number;
+  /** Multi-node tasks of up to this many nodes can be served by one allocation. */
+  maxWorkersPerAlloc: number;
+}
+
+export interface WorkerQueryAnswer {
+  /** Per query: how many new single-node workers the waiting tasks would keep busy. */
+  singleNodeWorkers: number[];
+  /** Waiting multi-node tasks, each group assigned to the first query that can hold it. */
+  multiNode: { query: number; workersPerAlloc: number; tasks: number }[];
+}
+
 interface QueuedTask {
   priority: number;
   jobId: number;
@@ -157,6 +181,11 @@ class TaskHeap {
   static isBefore(a: QueuedTask, b: QueuedTask): boolean {
     return TaskHeap.before(a, b);
   }
+
+  /** Every entry, in no particular order (stale ones included). */
+  entries(): readonly QueuedTask[] {
+    return this.items;
+  }
 }
 
 interface RequestQueue {
@@ -166,6 +195,41 @@ interface RequestQueue {
 
 function taskKey(jobId: number, taskId: number): number {
   return jobId * 4294967296 + taskId;
+}
+
+/** Whether one task of `request` could ever run on an empty worker of the query's shape. */
+function shapeFits(query: WorkerShapeQuery, request: TaskRequest): boolean {
+  if (query.timeLimitMs !== null && request.minTimeMs > query.timeLimitMs) {
+    return false;
+  }
+  return request.needs.every((need) => {
+    const total = query.totals.get(need.name);
+    if (total === undefined) {
+      return query.partial;
+    }
+    return need.amount === 'all' ? total > 0 : need.amount <= total;
+  });
+}
+
+/** How many tasks of `request` fit into `free` at once (unknown pools never limit). */
+function shapeCapacity(
+  query: WorkerShapeQuery,
+  free: Map<string, number>,
+  request: TaskRequest,
+): number {
+  let capacity = Number.POSITIVE_INFINITY;
+  for (const need of request.needs) {
+    const have = free.get(need.name);
+    if (have === undefined) {
+      continue;
+    }
+    if (need.amount === 'all') {
+      capacity = Math.min(capacity, have === query.totals.get(need.name) && have > 0 ? 1 : 0);
+    } else if (need.amount > 0) {
+      capacity = Math.min(capacity, Math.floor(have / need.amount));
+    }
+  }
+  return capacity;
 }
 
 export function requestSignature(request: TaskRequest): string {
@@ -228,6 +292,83 @@ export class Scheduler {
     const gen = ++this.generation;
     this.live.set(key, gen);
     queue.heap.push({ priority, jobId, taskId, gen });
+  }
+
+  /**
+   * How many new workers of each shape the tasks that wait now would use. Only tasks still
+   * queued count: they found no room on the connected workers. Shapes are filled in order, a
+   * task counted for one shape is not counted again for a later one, and the request groups
+   * are packed in priority order. Read-only: nothing is assigned.
+   */
+  queryNewWorkers(queries: readonly WorkerShapeQuery[]): WorkerQueryAnswer {
+    const pending: { request: TaskRequest; head: QueuedTask; count: number }[] = [];
+    for (const queue of this.queues.values()) {
+      let count = 0;
+      let head: QueuedTask | undefined;
+      for (const entry of queue.heap.entries()) {
+        if (this.live.get(taskKey(entry.jobId, entry.taskId)) === entry.gen) {
+          count++;
+          if (head === undefined || TaskHeap.isBefore(entry, head)) {
+            head = entry;
+          }
+        }
+      }
+      if (head !== undefined) {
+        pending.push({ request: queue.request, head, count });
+      }
+    }
+    pending.sort((a, b) => (TaskHeap.isBefore(a.head, b.head) ? -1 : 1));
+
+    const answer: WorkerQueryAnswer = { singleNodeWorkers: [], multiNode: [] };
+    for (const p of pending) {
+      const nodes = p.request.nNodes ?? 0;
+      if (nodes === 0) {
+        continue;
+      }
+      const index = queries.findIndex(
+        (q) =>
+          q.maxWorkersPerAlloc >= nodes &&
+          (q.timeLimitMs === null || p.request.minTimeMs <= q.timeLimitMs),
+      );
+      if (index >= 0) {
+        answer.multiNode.push({ query: index, workersPerAlloc: nodes, tasks: p.count });
+      }
+    }
+    for (const query of queries) {
+      const workers: Map<string, number>[] = [];
+      let used = 0;
+      for (const p of pending) {
+        if ((p.request.nNodes ?? 0) > 0 || p.count === 0) {
+          continue;
+        }
+        const variant = [p.request, ...(p.request.alternatives ?? [])].find((v) =>
+          shapeFits(query, v),
+        );
+        if (variant === undefined) {
+          continue;
+        }
+        // Bounded by maxWorkers per request group: counts are placed in bulk, not per task.
+        for (let i = 0; p.count > 0 && i < query.maxWorkers; i++) {
+          if (i === workers.length) {
+            workers.push(new Map(query.totals));
+          }
+          const free = workers[i]!;
+          const k = Math.min(p.count, shapeCapacity(query, free, variant));
+          if (k > 0) {
+            used = Math.max(used, i + 1);
+            for (const need of variant.needs) {
+              const have = free.get(need.name);
+              if (have !== undefined) {
+                free.set(need.name, need.amount === 'all' ? 0 : have - k * need.amount);
+              }
+            }
+            p.count -= k;
+          }
+        }
+      }
+      answer.singleNodeWorkers.push(used);
+    }
+    return answer;
   }
 
   /** Takes a waiting task out of the queue (cancel); no-op when it is not queued. */

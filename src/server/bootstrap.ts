@@ -110,6 +110,7 @@ export async function startServer(options: ServerStartOptions): Promise<StartedS
   record.worker.port = ports.workerPort;
 
   const runDir = createInstanceDir(serverDir);
+  server.instanceDir = runDir;
   const accessPath = path.join(runDir, ACCESS_FILE);
   log.info(`Saving access file as '${accessPath}'`);
   writePrivateJson(accessPath, record);

@@ -4,6 +4,7 @@
  * Today the sink only feeds debug logging and `hq server debug-dump`.
  */
 import type {
+  QueueParams,
   SubmitDesc,
   TaskRef,
   WorkerConfiguration,
@@ -26,7 +27,19 @@ export type ServerEvent =
   | { type: 'job-completed'; job: number }
   | { type: 'job-open'; job: number; name: string; maxFails: number | null }
   | { type: 'job-close'; job: number }
-  | { type: 'job-forgotten'; job: number };
+  | { type: 'job-forgotten'; job: number }
+  | { type: 'autoalloc-queue-created'; queueId: number; params: QueueParams }
+  | { type: 'autoalloc-queue-removed'; queueId: number }
+  | { type: 'autoalloc-queue-paused'; queueId: number }
+  | { type: 'autoalloc-queue-resumed'; queueId: number }
+  | {
+      type: 'autoalloc-allocation-queued';
+      queueId: number;
+      allocationId: string;
+      workerCount: number;
+    }
+  | { type: 'autoalloc-allocation-started'; queueId: number; allocationId: string }
+  | { type: 'autoalloc-allocation-finished'; queueId: number; allocationId: string };
 
 export interface EventSink {
   record(time: number, event: ServerEvent): void;

@@ -43,9 +43,10 @@ import {
   type JobRecord,
   type TaskRecord,
 } from './state.js';
-import { descriptorKindSize, type ResourceRequest } from '../common/resources.js';
+import { descriptorTotals, type ResourceRequest } from '../common/resources.js';
 import { fillPlaceholders, hasPlaceholders } from '../common/placeholders.js';
 import * as path from 'node:path';
+import { AutoAllocService } from './autoalloc/service.js';
 
 const log = logger('hq::server');
 
@@ -130,6 +131,10 @@ export class HqServer {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private stopResolve: (() => void) | null = null;
+  /** Created with the first queue: a server without autoalloc pays nothing for it. */
+  private autoalloc: AutoAllocService | null = null;
+  /** The numbered instance directory (set by bootstrap once it exists). */
+  instanceDir: string | null = null;
   readonly startDate = Date.now();
   readonly stoppedPromise: Promise<void>;
 
@@ -182,6 +187,8 @@ export class HqServer {
     }
     this.stopped = true;
     this.emit({ type: 'server-stop' });
+    // Allocations must not outlive the server: cancel them before the process may exit.
+    const autoalloc = this.autoalloc?.stop() ?? Promise.resolve();
     if (this.heartbeatTimer) {
       clearInterval(this.heartbeatTimer);
     }
@@ -194,7 +201,30 @@ export class HqServer {
     for (const w of this.workers.values()) {
       w.connection?.close('server stopped');
     }
-    this.stopResolve?.();
+    void autoalloc.finally(() => this.stopResolve?.());
+  }
+
+  private autoallocService(): AutoAllocService {
+    if (this.autoalloc === null) {
+      if (this.instanceDir === null) {
+        throw new HqError('HQ_INTERNAL', 'The server directory is not ready yet');
+      }
+      this.autoalloc = new AutoAllocService({
+        instanceDir: this.instanceDir,
+        hqPath: path.resolve(process.argv[1] ?? 'hq'),
+        query: (queries) => this.scheduler.queryNewWorkers(queries),
+        emit: (event) => this.emit(event),
+      });
+    }
+    return this.autoalloc;
+  }
+
+  /** Replies once `work` settles (requests that run batch-system commands). */
+  private replyLater(connection: Connection, reqId: number, work: () => Promise<unknown>): void {
+    work().then(
+      (data) => this.reply(connection, reqId, data),
+      (e: unknown) => connection.send({ op: 'response', reqId, ok: false, error: errorMessage(e) }),
+    );
   }
 
   info(): ServerInfo {
@@ -302,6 +332,47 @@ export class HqServer {
         }
         case 'worker-stop':
           return this.reply(connection, reqId, this.stopWorkers(request.selector));
+        case 'alloc-add': {
+          const service = this.autoallocService();
+          return this.replyLater(connection, reqId, async () => ({
+            queueId: await service.addQueue(request.params, request.dryRun),
+          }));
+        }
+        case 'alloc-dry-run': {
+          const service = this.autoallocService();
+          return this.replyLater(connection, reqId, async () => {
+            await service.dryRun(request.params);
+            return null;
+          });
+        }
+        case 'alloc-list':
+          return this.reply(connection, reqId, this.autoalloc?.listQueues() ?? []);
+        case 'alloc-info':
+          return this.reply(
+            connection,
+            reqId,
+            this.autoallocService().queueAllocations(request.queueId),
+          );
+        case 'alloc-allocation':
+          return this.reply(
+            connection,
+            reqId,
+            this.autoallocService().allocation(request.allocationId),
+          );
+        case 'alloc-remove': {
+          const service = this.autoallocService();
+          return this.replyLater(connection, reqId, async () => {
+            await service.removeQueue(request.queueId, request.force);
+            return null;
+          });
+        }
+        case 'alloc-pause':
+        case 'alloc-resume':
+          this.autoallocService().setQueueState(
+            request.queueId,
+            request.op === 'alloc-pause' ? 'paused' : 'active',
+          );
+          return this.reply(connection, reqId, null);
       }
     } catch (e) {
       connection.send({ op: 'response', reqId, ok: false, error: errorMessage(e) });
@@ -564,9 +635,7 @@ export class HqServer {
     const workers = online
       .sort((a, b) => a.id - b.id)
       .map((w) => {
-        const sizes = new Map(
-          w.configuration.resources.resources.map((r) => [r.name, descriptorKindSize(r)]),
-        );
+        const sizes = descriptorTotals(w.configuration.resources);
         const remaining =
           w.configuration.timeLimitMs === null
             ? null
@@ -958,16 +1027,14 @@ export class HqServer {
       multiNode: null,
     };
     this.workers.set(id, worker);
-    const totals = new Map<string, number>();
-    for (const item of configuration.resources.resources) {
-      totals.set(item.name, descriptorKindSize(item));
-    }
+    const totals = descriptorTotals(configuration.resources);
     const endsAt = configuration.timeLimitMs === null ? null : now + configuration.timeLimitMs;
     this.scheduler.addWorker(id, totals, endsAt, {
       group: configuration.group,
       minUtilization: configuration.minUtilization,
     });
     this.emit({ type: 'worker-connected', id, configuration });
+    this.autoalloc?.onWorkerConnected(id, configuration);
     log.info(`worker ${id} registered from ${configuration.hostname}`);
     connection.send({
       op: 'registered',
@@ -1005,6 +1072,12 @@ export class HqServer {
     worker.connection = null;
     this.scheduler.removeWorker(worker.id);
     this.emit({ type: 'worker-lost', id: worker.id, reason });
+    this.autoalloc?.onWorkerLost(
+      worker.id,
+      worker.configuration,
+      reason,
+      worker.ended.at - worker.startedAt,
+    );
     log.info(`worker ${worker.id} lost: ${reason}`);
     const isFailure = reason === 'connection-lost' || reason === 'heartbeat-lost';
     const touched = new Set<JobRecord>();
@@ -1199,6 +1272,7 @@ export class HqServer {
     if (this.scheduleQueued || this.stopped) {
       return;
     }
+    this.autoalloc?.onTasksChanged();
     this.scheduleQueued = true;
     setImmediate(() => {
       this.scheduleQueued = false;

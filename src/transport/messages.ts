@@ -165,6 +165,54 @@ export interface ServerInfo {
 
 export type TaskStatusFilter = TaskState;
 
+// ---- automatic allocation -------------------------------------------------------------------
+
+export type AllocManager = 'pbs' | 'slurm';
+
+/** Everything `hq alloc add` fixes about a queue. The worker arguments are built by the client. */
+export interface QueueParams {
+  manager: AllocManager;
+  name: string | null;
+  backlog: number;
+  maxWorkersPerAlloc: number;
+  maxWorkerCount: number | null;
+  /** Walltime of each allocation. */
+  timeLimitMs: number;
+  minUtilization: number;
+  /** Passed to qsub/sbatch as one `#PBS`/`#SBATCH` line. */
+  additionalArgs: string[];
+  /** Passed to `hq worker start` verbatim (already quoted for the shell). */
+  workerArgs: string[];
+  idleTimeoutMs: number | null;
+  workerStartCmd: string | null;
+  workerStopCmd: string | null;
+  workerWrapCmd: string | null;
+  /** The worker shape guessed from `--cpus`/`--resource`, until a real worker connects. */
+  cliResources: ResourceDescriptor | null;
+}
+
+export interface QueueInfo {
+  id: number;
+  params: QueueParams;
+  state: 'active' | 'paused';
+  /** The resources of the first worker that connected from this queue. */
+  knownWorkerResources: ResourceDescriptor | null;
+}
+
+export type AllocationStatus = 'queued' | 'running' | 'finished' | 'failed';
+
+export interface AllocationInfo {
+  /** The manager's job id. */
+  id: string;
+  queueId: number;
+  targetWorkerCount: number;
+  status: AllocationStatus;
+  queuedAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  workdir: string;
+}
+
 /** One reason a task variant can or cannot run on a worker (independent of current load). */
 export type ExplainItem =
   | { kind: 'time'; minTimeMs: number; remainingMs: number | null }
@@ -232,6 +280,15 @@ export interface ClientRpc {
     req: { selector: IdSelector };
     res: { results: { workerId: number; result: 'stopped' | 'not-found' | 'already-stopped' }[] };
   };
+  /** `dryRun`: submit a held test allocation and cancel it before creating the queue. */
+  'alloc-add': { req: { params: QueueParams; dryRun: boolean }; res: { queueId: number } };
+  'alloc-dry-run': { req: { params: QueueParams }; res: null };
+  'alloc-list': { req: Record<never, never>; res: QueueInfo[] };
+  'alloc-info': { req: { queueId: number }; res: AllocationInfo[] };
+  'alloc-allocation': { req: { allocationId: string }; res: AllocationInfo };
+  'alloc-remove': { req: { queueId: number; force: boolean }; res: null };
+  'alloc-pause': { req: { queueId: number }; res: null };
+  'alloc-resume': { req: { queueId: number }; res: null };
 }
 
 export type ClientOp = keyof ClientRpc;

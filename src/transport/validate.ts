@@ -56,7 +56,9 @@ const EMPTY_OPS = new Set<ClientOp>([
   'debug-dump',
   'job-list',
   'worker-list',
+  'alloc-list',
 ]);
+const QUEUE_ID_OPS = new Set<ClientOp>(['alloc-info', 'alloc-pause', 'alloc-resume']);
 const SELECTOR_OPS = new Set<ClientOp>([
   'job-info',
   'job-cancel',
@@ -94,6 +96,57 @@ function taskDesc(value: unknown): void {
   }
 }
 
+function optStr(o: Obj, key: string): void {
+  if (o[key] !== null && typeof o[key] !== 'string') {
+    fail(`${key} is not a string`);
+  }
+}
+
+function strList(o: Obj, key: string): void {
+  const v = o[key];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    fail(`${key} is not a list of strings`);
+  }
+}
+
+function queueParams(value: unknown): void {
+  const p = obj(value, 'params');
+  if (p['manager'] !== 'pbs' && p['manager'] !== 'slurm') {
+    fail('params.manager is not pbs or slurm');
+  }
+  optStr(p, 'name');
+  if (int(p, 'backlog') < 1) {
+    fail('backlog has to be at least 1');
+  }
+  if (int(p, 'maxWorkersPerAlloc') < 1) {
+    fail('maxWorkersPerAlloc has to be at least 1');
+  }
+  if (p['maxWorkerCount'] !== null) {
+    int(p, 'maxWorkerCount');
+  }
+  if (int(p, 'timeLimitMs') < 1) {
+    fail('timeLimitMs has to be positive');
+  }
+  const u = p['minUtilization'];
+  if (typeof u !== 'number' || !(u >= 0 && u <= 1)) {
+    fail('minUtilization is not between 0 and 1');
+  }
+  strList(p, 'additionalArgs');
+  strList(p, 'workerArgs');
+  if (p['idleTimeoutMs'] !== null) {
+    int(p, 'idleTimeoutMs');
+  }
+  optStr(p, 'workerStartCmd');
+  optStr(p, 'workerStopCmd');
+  optStr(p, 'workerWrapCmd');
+  if (p['cliResources'] !== null) {
+    const r = obj(p['cliResources'], 'cliResources');
+    if (!Array.isArray(r['resources'])) {
+      fail('cliResources.resources is not a list');
+    }
+  }
+}
+
 export function parseClientRequest(raw: unknown): ClientRequest {
   const o = obj(raw, 'request');
   const op = str(o, 'op') as ClientOp;
@@ -103,6 +156,28 @@ export function parseClientRequest(raw: unknown): ClientRequest {
   }
   if (SELECTOR_OPS.has(op)) {
     selector(o);
+    return o as ClientRequest;
+  }
+  if (QUEUE_ID_OPS.has(op)) {
+    int(o, 'queueId');
+    return o as ClientRequest;
+  }
+  if (op === 'alloc-remove') {
+    int(o, 'queueId');
+    if (typeof o['force'] !== 'boolean') {
+      fail('force is not a boolean');
+    }
+    return o as ClientRequest;
+  }
+  if (op === 'alloc-add' || op === 'alloc-dry-run') {
+    queueParams(o['params']);
+    if (op === 'alloc-add' && typeof o['dryRun'] !== 'boolean') {
+      fail('dryRun is not a boolean');
+    }
+    return o as ClientRequest;
+  }
+  if (op === 'alloc-allocation') {
+    str(o, 'allocationId');
     return o as ClientRequest;
   }
   if (op === 'job-open') {
