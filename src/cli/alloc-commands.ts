@@ -91,11 +91,6 @@ export function queueParams(
     o.idleTimeout === undefined
       ? null
       : durationOption('--idle-timeout <IDLE_TIMEOUT>', o.idleTimeout);
-  if (idleTimeoutMs !== null && idleTimeoutMs > LONG_IDLE_TIMEOUT_MS) {
-    log.warn(
-      'You have set an idle timeout longer than 10 minutes. This can result in wasted allocation duration.',
-    );
-  }
   const minUtilization = Number(o.minUtilization);
   if (!(minUtilization >= 0 && minUtilization <= 1)) {
     throw new HqError(
@@ -108,11 +103,6 @@ export function queueParams(
   }
   const cpus = o.cpus === undefined ? null : { name: 'cpus', ...parseCpuDefinition(o.cpus) };
   const items = (o.resource ?? []).map(parseResourceDefinition);
-  if (cpus === null && items.length === 0) {
-    log.warn(
-      'No worker resources were provided for this queue. Before the first worker connects from an allocation submitted by this queue, the queue will operate in probing mode.',
-    );
-  }
   const resources: ResourceDescriptor | null = cliResources(cpus, items);
 
   const workerArgs: string[] = [];
@@ -143,19 +133,33 @@ export function queueParams(
   workerArgs.push('--on-server-lost', `"${o.onServerLost}"`);
   workerArgs.push('--time-limit', `"${formatDuration(workerTimeLimitMs ?? timeLimitMs)}"`);
 
+  const backlog = parseBacklog(o.backlog);
+  const maxWorkersPerAlloc = parseIntOption(
+    '--max-workers-per-alloc <MAX_WORKERS_PER_ALLOC>',
+    o.maxWorkersPerAlloc,
+    1,
+  );
+  const maxWorkerCount =
+    o.maxWorkerCount === undefined
+      ? null
+      : parseIntOption('--max-worker-count <MAX_WORKER_COUNT>', o.maxWorkerCount);
+  // Warned only once every flag is known to be valid: a refused command says one thing.
+  if (idleTimeoutMs !== null && idleTimeoutMs > LONG_IDLE_TIMEOUT_MS) {
+    log.warn(
+      'You have set an idle timeout longer than 10 minutes. This can result in wasted allocation duration.',
+    );
+  }
+  if (cpus === null && items.length === 0) {
+    log.warn(
+      'No worker resources were provided for this queue. Before the first worker connects from an allocation submitted by this queue, the queue will operate in probing mode.',
+    );
+  }
   return {
     manager,
     name: o.name ?? null,
-    backlog: parseBacklog(o.backlog),
-    maxWorkersPerAlloc: parseIntOption(
-      '--max-workers-per-alloc <MAX_WORKERS_PER_ALLOC>',
-      o.maxWorkersPerAlloc,
-      1,
-    ),
-    maxWorkerCount:
-      o.maxWorkerCount === undefined
-        ? null
-        : parseIntOption('--max-worker-count <MAX_WORKER_COUNT>', o.maxWorkerCount),
+    backlog,
+    maxWorkersPerAlloc,
+    maxWorkerCount,
     timeLimitMs,
     minUtilization,
     additionalArgs,

@@ -201,8 +201,9 @@ export class AutoAllocService {
       );
     } catch (e) {
       throw new HqError('HQ_ALLOCATION', `Could not cancel allocation ${id}: ${errorMessage(e)}`);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
     }
-    fs.rmSync(tmp, { recursive: true, force: true });
   }
 
   listQueues(): QueueInfo[] {
