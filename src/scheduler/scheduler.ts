@@ -92,11 +92,21 @@ export interface WorkerQueryAnswer {
   multiNode: { query: number; workersPerAlloc: number; tasks: number }[];
 }
 
+/**
+ * One heap entry: a single task, or a run of tasks of an array (`remaining` ids from `taskId`
+ * on, `step` apart), so that a million-task array costs one entry, not a million. A run is
+ * ordered by its next id and advances in place as tasks are taken.
+ */
 interface QueuedTask {
   priority: number;
   jobId: number;
   taskId: number;
-  /** Matches `live` only for the current queue entry of the task; older entries are stale. */
+  step: number;
+  remaining: number;
+  /**
+   * Single tasks: matches `live` only for the current entry of the task (older ones are
+   * stale). Runs: 0; a task taken out of a run early is listed in `removed` instead.
+   */
   gen: number;
 }
 
@@ -159,7 +169,16 @@ class TaskHeap {
     if (top === undefined || last === undefined || items.length === 0) {
       return top;
     }
-    let i = 0;
+    items[0] = last;
+    this.siftDown(0);
+    return top;
+  }
+
+  /** Moves the entry at `start` down to where it belongs. */
+  private siftDown(start: number): void {
+    const items = this.items;
+    const last = items[start]!;
+    let i = start;
     const n = items.length;
     for (;;) {
       const l = 2 * i + 1;
@@ -175,7 +194,6 @@ class TaskHeap {
       i = child;
     }
     items[i] = last;
-    return top;
   }
 
   static isBefore(a: QueuedTask, b: QueuedTask): boolean {
@@ -186,11 +204,29 @@ class TaskHeap {
   entries(): readonly QueuedTask[] {
     return this.items;
   }
+
+  /** Restores the order after the top entry's key grew (a run advanced). */
+  siftDownTop(): void {
+    if (this.items.length > 1) {
+      this.siftDown(0);
+    }
+  }
+
+  /** Keeps only the entries `keep` accepts. */
+  retain(keep: (item: QueuedTask) => boolean): void {
+    const kept = this.items.filter(keep);
+    this.items.length = 0;
+    for (const item of kept) {
+      this.push(item);
+    }
+  }
 }
 
 interface RequestQueue {
   request: TaskRequest;
   heap: TaskHeap;
+  /** Tasks in the heap's entries (stale ones included until dropped). */
+  pending: number;
 }
 
 function taskKey(jobId: number, taskId: number): number {
@@ -248,6 +284,8 @@ export class Scheduler {
    * recognised as stale and dropped: a task is never handed out twice.
    */
   private readonly live = new Map<number, number>();
+  /** Tasks dequeued while inside a run; skipped (and forgotten) when the run reaches them. */
+  private readonly removed = new Set<number>();
   private generation = 0;
   private queuedCount = 0;
 
@@ -278,20 +316,47 @@ export class Scheduler {
     this.workers.delete(id);
   }
 
-  enqueue(jobId: number, taskId: number, priority: number, request: TaskRequest): void {
+  private queueFor(request: TaskRequest): RequestQueue {
     const sig = requestSignature(request);
     let queue = this.queues.get(sig);
     if (queue === undefined) {
-      queue = { request, heap: new TaskHeap() };
+      queue = { request, heap: new TaskHeap(), pending: 0 };
       this.queues.set(sig, queue);
     }
+    return queue;
+  }
+
+  enqueue(jobId: number, taskId: number, priority: number, request: TaskRequest): void {
+    const queue = this.queueFor(request);
     const key = taskKey(jobId, taskId);
     if (!this.live.has(key)) {
       this.queuedCount++;
     }
     const gen = ++this.generation;
     this.live.set(key, gen);
-    queue.heap.push({ priority, jobId, taskId, gen });
+    queue.heap.push({ priority, jobId, taskId, step: 1, remaining: 1, gen });
+    queue.pending++;
+  }
+
+  /**
+   * Queues `count` tasks `taskId, taskId + step, ...` of one job at once. None of them may be
+   * queued already.
+   */
+  enqueueRun(
+    jobId: number,
+    taskId: number,
+    count: number,
+    step: number,
+    priority: number,
+    request: TaskRequest,
+  ): void {
+    if (count <= 0) {
+      return;
+    }
+    const queue = this.queueFor(request);
+    queue.heap.push({ priority, jobId, taskId, step, remaining: count, gen: 0 });
+    queue.pending += count;
+    this.queuedCount += count;
   }
 
   /**
@@ -306,8 +371,9 @@ export class Scheduler {
       let count = 0;
       let head: QueuedTask | undefined;
       for (const entry of queue.heap.entries()) {
-        if (this.live.get(taskKey(entry.jobId, entry.taskId)) === entry.gen) {
-          count++;
+        // Runs count whole (tasks dequeued from them early are rare and only make a guess high).
+        if (entry.gen === 0 || this.live.get(taskKey(entry.jobId, entry.taskId)) === entry.gen) {
+          count += entry.remaining;
           if (head === undefined || TaskHeap.isBefore(entry, head)) {
             head = entry;
           }
@@ -371,18 +437,68 @@ export class Scheduler {
     return answer;
   }
 
-  /** Takes a waiting task out of the queue (cancel); no-op when it is not queued. */
+  /** Takes a queued task out of the queue (cancel). Call it only for tasks that are queued. */
   dequeue(jobId: number, taskId: number): void {
-    if (this.live.delete(taskKey(jobId, taskId))) {
-      this.queuedCount--;
+    const key = taskKey(jobId, taskId);
+    if (!this.live.delete(key)) {
+      this.removed.add(key);
+    }
+    this.queuedCount--;
+  }
+
+  /** Takes every queued task of a job out of the queues at once (job cancel or abort). */
+  dequeueJob(jobId: number): void {
+    for (const [sig, queue] of this.queues) {
+      queue.heap.retain((item) => {
+        if (item.jobId !== jobId) {
+          return true;
+        }
+        queue.pending -= item.remaining;
+        if (item.gen === 0) {
+          this.queuedCount -= item.remaining;
+        } else if (this.live.get(taskKey(jobId, item.taskId)) === item.gen) {
+          this.live.delete(taskKey(jobId, item.taskId));
+          this.queuedCount--;
+        }
+        return false;
+      });
+      if (queue.heap.size === 0) {
+        this.queues.delete(sig);
+      }
+    }
+    // Tasks dequeued from those runs earlier were counted off then; the runs are gone now.
+    for (const key of this.removed) {
+      if (Math.floor(key / 4294967296) === jobId) {
+        this.removed.delete(key);
+        this.queuedCount++;
+      }
     }
   }
 
-  /** Removes the head of `queue` (which `head` has just validated) as handed out. */
-  private take(queue: RequestQueue, task: QueuedTask): void {
-    queue.heap.pop();
-    this.live.delete(taskKey(task.jobId, task.taskId));
+  /** Moves past the head entry's current task: a run advances, anything else leaves. */
+  private advance(queue: RequestQueue, top: QueuedTask): void {
+    queue.pending--;
+    if (top.remaining > 1) {
+      top.taskId += top.step;
+      top.remaining--;
+      queue.heap.siftDownTop();
+    } else {
+      queue.heap.pop();
+    }
+  }
+
+  /**
+   * Removes the head task of `queue` (which `head` has just validated) as handed out, and
+   * returns its ids (the entry itself moves on if it is a run).
+   */
+  private take(queue: RequestQueue, task: QueuedTask): { jobId: number; taskId: number } {
+    const taken = { jobId: task.jobId, taskId: task.taskId };
+    if (task.gen !== 0) {
+      this.live.delete(taskKey(task.jobId, task.taskId));
+    }
+    this.advance(queue, task);
     this.queuedCount--;
+    return taken;
   }
 
   /** Gives back the workers of a multi-node assignment. */
@@ -413,10 +529,11 @@ export class Scheduler {
       if (top === undefined) {
         return undefined;
       }
-      if (this.live.get(taskKey(top.jobId, top.taskId)) === top.gen) {
+      const key = taskKey(top.jobId, top.taskId);
+      if (top.gen === 0 ? !this.removed.delete(key) : this.live.get(key) === top.gen) {
         return top;
       }
-      queue.heap.pop();
+      this.advance(queue, top);
     }
   }
 
@@ -582,14 +699,14 @@ export class Scheduler {
           }
           continue;
         }
-        this.take(bestQueue, bestTask);
+        const ids = this.take(bestQueue, bestTask);
         for (const w of nodes) {
           w.reserved = true;
         }
         out.push({
           workerId: nodes[0]!.id,
-          jobId: bestTask.jobId,
-          taskId: bestTask.taskId,
+          jobId: ids.jobId,
+          taskId: ids.taskId,
           taken: new Map(),
           workers: nodes.map((w) => w.id),
         });
@@ -601,15 +718,15 @@ export class Scheduler {
         this.holdFor(bestQueue.request, nowMs, held);
         continue;
       }
-      this.take(bestQueue, bestTask);
+      const ids = this.take(bestQueue, bestTask);
       for (const [name, amount] of choice.taken) {
         choice.worker.free.set(name, (choice.worker.free.get(name) ?? 0) - amount);
       }
       choice.worker.assigned++;
       out.push({
         workerId: choice.worker.id,
-        jobId: bestTask.jobId,
-        taskId: bestTask.taskId,
+        jobId: ids.jobId,
+        taskId: ids.taskId,
         taken: choice.taken,
         ...(choice.variant > 0 ? { variant: choice.variant } : {}),
       });
@@ -716,7 +833,7 @@ export class Scheduler {
     if ((request.nNodes ?? 0) > 0 || request.alternatives !== undefined || request.minTimeMs > 0) {
       return;
     }
-    const extra = top.heap.size - PREFILL_KEEP_BACK;
+    const extra = top.pending - PREFILL_KEEP_BACK;
     if (extra <= 0) {
       return;
     }
@@ -743,14 +860,14 @@ export class Scheduler {
         if (task === undefined) {
           return;
         }
-        this.take(top, task);
+        const ids = this.take(top, task);
         w.prefilled++;
         w.assigned++;
         budget--;
         out.push({
           workerId: w.id,
-          jobId: task.jobId,
-          taskId: task.taskId,
+          jobId: ids.jobId,
+          taskId: ids.taskId,
           taken: new Map(),
           prefilled: true,
         });
@@ -827,7 +944,7 @@ export class Scheduler {
         taken,
         cpus,
         value: (cpus * weight) / 10_000,
-        available: queue.heap.size,
+        available: queue.pending,
       });
     }
     const chosen = bestMuCounts(options, new Map(worker.free), usedCpus, target);
@@ -841,15 +958,15 @@ export class Scheduler {
         if (task === undefined) {
           return;
         }
-        this.take(o.queue, task);
+        const ids = this.take(o.queue, task);
         for (const [name, amount] of o.taken) {
           worker.free.set(name, (worker.free.get(name) ?? 0) - amount);
         }
         worker.assigned++;
         out.push({
           workerId: worker.id,
-          jobId: task.jobId,
-          taskId: task.taskId,
+          jobId: ids.jobId,
+          taskId: ids.taskId,
           taken: new Map(o.taken),
         });
       }

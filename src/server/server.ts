@@ -33,6 +33,7 @@ import { PROTOCOL_VERSION } from '../transport/messages.js';
 import { parseClientRequest, parseWorkerMessage } from '../transport/validate.js';
 import { CountingSink, type EventSink, type ServerEvent } from './events.js';
 import {
+  newTask,
   emptyCounters,
   isJobCompleted,
   isJobIdle,
@@ -472,32 +473,9 @@ export class HqServer {
     submit: SubmitDesc,
     tasks: { id: number; desc: number; entry: string | null; deps: number[] }[],
   ): void {
-    if (!this.jobs.has(job.id)) {
-      this.nextJobId++;
-      this.jobs.set(job.id, job);
-    }
-    job.submits.push(submit);
-    job.completedAt = null;
-    this.emit({ type: 'job-created', job: job.id, name: job.name, maxFails: job.maxFails, submit });
+    this.registerSubmit(job, submit);
     for (const t of tasks) {
-      job.tasks.set(t.id, {
-        id: t.id,
-        state: 'waiting',
-        instance: 0,
-        crashCount: 0,
-        desc: t.desc,
-        waitingDeps: 0,
-        nDeps: t.deps.length,
-        consumers: null,
-        entry: t.entry,
-        workerId: null,
-        nodes: null,
-        prefilled: false,
-        taken: null,
-        startedAt: null,
-        finishedAt: null,
-        error: null,
-      });
+      job.tasks.set(t.id, newTask(t.id, t.desc, t.entry, t.deps.length));
     }
     const toAbort: TaskRecord[] = [];
     for (const t of tasks) {
@@ -526,6 +504,38 @@ export class HqServer {
     this.requestSchedule();
   }
 
+  /** Registers a new job (or a submit into an open one) before its tasks are added. */
+  private registerSubmit(job: JobRecord, submit: SubmitDesc): void {
+    if (!this.jobs.has(job.id)) {
+      this.nextJobId++;
+      this.jobs.set(job.id, job);
+    }
+    job.submits.push(submit);
+    job.completedAt = null;
+    this.emit({ type: 'job-created', job: job.id, name: job.name, maxFails: job.maxFails, submit });
+  }
+
+  /**
+   * The tasks of an array submit: no dependencies, so every one is ready; each id range goes
+   * into the scheduler as one run, and no per-task object is made besides the task itself.
+   */
+  private addArrayTasks(job: JobRecord, array: ArraySubmit, desc: number): void {
+    this.registerSubmit(job, { kind: 'array', ...array });
+    const { priority } = array.taskDesc;
+    const request = job.descs[desc]!.request;
+    let index = 0;
+    for (const range of array.ids) {
+      for (let i = 0, id = range.start; i < range.count; i++, id += range.step) {
+        const entry = array.entries === null ? null : (array.entries[index] ?? null);
+        job.tasks.set(id, newTask(id, desc, entry));
+        index++;
+      }
+      this.scheduler.enqueueRun(job.id, range.start, range.count, range.step, priority, request);
+    }
+    this.checkJobCompleted(job);
+    this.requestSchedule();
+  }
+
   private addDesc(job: JobRecord, taskDesc: TaskDesc, submitDir: string): number {
     job.descs.push({ taskDesc, submitDir, request: toTaskRequest(taskDesc.resources) });
     return job.descs.length - 1;
@@ -537,42 +547,41 @@ export class HqServer {
       ...request.array,
       taskDesc: this.resolveSubmitPaths(job.id, request.array.taskDesc, request.array.submitDir),
     };
-    let ids: number[];
     if (array.autoIds) {
       let first = 0;
       for (const id of job.tasks.keys()) {
         first = Math.max(first, id + 1);
       }
       const count = array.entries === null ? 1 : array.entries.length;
-      ids = Array.from({ length: count }, (_, i) => first + i);
       array.ids = count === 0 ? [] : [{ start: first, count, step: 1 }];
       array.autoIds = false;
-    } else {
-      ids = idRangesToArray(array.ids);
     }
-    if (ids.length === 0) {
-      throw new HqError('HQ_INVALID_ARGUMENT', 'Submitted job has no tasks');
-    }
-    if (array.entries !== null && array.entries.length < ids.length) {
-      throw new HqError('HQ_INVALID_ARGUMENT', 'Fewer entries than task ids');
-    }
-    for (const id of ids) {
-      if (job.tasks.has(id)) {
-        throw new HqError('HQ_INVALID_ARGUMENT', `Task ${id} already exists in job ${job.id}.`);
+    let nTasks = 0;
+    const seen = new Set<number>();
+    for (const range of array.ids) {
+      if (range.count < 0 || range.step < 1 || !Number.isSafeInteger(range.start)) {
+        throw new HqError('HQ_INVALID_ARGUMENT', 'Invalid task id range');
+      }
+      nTasks += range.count;
+      // Ids must be new; checking each one only matters where some could collide.
+      if (job.tasks.size > 0 || array.ids.length > 1) {
+        for (let i = 0, id = range.start; i < range.count; i++, id += range.step) {
+          if (job.tasks.has(id) || seen.has(id)) {
+            throw new HqError('HQ_INVALID_ARGUMENT', `Task ${id} already exists in job ${job.id}.`);
+          }
+          seen.add(id);
+        }
       }
     }
+    if (nTasks === 0) {
+      throw new HqError('HQ_INVALID_ARGUMENT', 'Submitted job has no tasks');
+    }
+    if (array.entries !== null && array.entries.length < nTasks) {
+      throw new HqError('HQ_INVALID_ARGUMENT', 'Fewer entries than task ids');
+    }
     const desc = this.addDesc(job, array.taskDesc, array.submitDir);
-    this.addTasks(
-      job,
-      { kind: 'array', ...array },
-      ids.map((id, index) => ({
-        id,
-        desc,
-        entry: array.entries === null ? null : (array.entries[index] ?? null),
-        deps: [],
-      })),
-    );
-    return { jobId: job.id, nTasks: ids.length };
+    this.addArrayTasks(job, array, desc);
+    return { jobId: job.id, nTasks };
   }
 
   private submitGraph(request: ClientRpc['submit-graph']['req']): ClientRpc['submit-graph']['res'] {
@@ -787,12 +796,13 @@ export class HqServer {
     for (const job of found) {
       const canceled: number[] = [];
       const byWorker = new Map<number, TaskRef[]>();
+      this.scheduler.dequeueJob(job.id);
       for (const task of job.tasks.values()) {
         if (isTerminal(task.state)) {
           continue;
         }
         canceled.push(task.id);
-        this.takeOffWorker(job, task, byWorker);
+        this.takeOffWorker(job, task, byWorker, true);
         task.state = 'canceled';
         task.finishedAt = Date.now();
         job.counters.canceled++;
@@ -817,9 +827,17 @@ export class HqServer {
   }
 
   /** Detaches a non-terminal task from the queue or its worker (it is about to end). */
-  private takeOffWorker(job: JobRecord, task: TaskRecord, byWorker: Map<number, TaskRef[]>): void {
+  private takeOffWorker(
+    job: JobRecord,
+    task: TaskRecord,
+    byWorker: Map<number, TaskRef[]>,
+    jobDequeued = false,
+  ): void {
     if (task.workerId === null) {
-      this.scheduler.dequeue(job.id, task.id);
+      // Only a task whose dependencies are done is in the scheduler's queue.
+      if (!jobDequeued && task.waitingDeps === 0) {
+        this.scheduler.dequeue(job.id, task.id);
+      }
       return;
     }
     const worker = this.workers.get(task.workerId);
@@ -1173,9 +1191,10 @@ export class HqServer {
     if (job.maxFails !== null && job.counters.failed > job.maxFails) {
       const aborted: number[] = [];
       const byWorker = new Map<number, TaskRef[]>();
+      this.scheduler.dequeueJob(job.id);
       for (const t of job.tasks.values()) {
         if (!isTerminal(t.state)) {
-          this.takeOffWorker(job, t, byWorker);
+          this.takeOffWorker(job, t, byWorker, true);
           t.state = 'aborted';
           t.finishedAt = Date.now();
           job.counters.aborted++;

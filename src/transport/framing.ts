@@ -27,21 +27,38 @@ export function encodeFrame(message: unknown): Buffer {
  * frame or a body that is not valid msgpack; the owner of the connection then closes it.
  */
 export class FrameDecoder {
-  private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * Received bytes not decoded yet. A large frame arrives in many chunks: they are only joined
+   * once the whole frame is there, so receiving it costs one copy, not one per chunk.
+   */
+  private chunks: Buffer[] = [];
+  private pending = 0;
+  /** Total bytes (header included) of the frame in progress, once its header is known; else 0. */
+  private needed = 0;
 
   push(chunk: Buffer): unknown[] {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.chunks.push(chunk);
+    this.pending += chunk.length;
+    if (this.needed > 0 && this.pending < this.needed) {
+      return [];
+    }
+    const buffer =
+      this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.pending);
+    this.chunks = [];
+    this.pending = 0;
+    this.needed = 0;
     const out: unknown[] = [];
     let offset = 0;
-    while (this.buffer.length - offset >= HEADER_BYTES) {
-      const size = this.buffer.readUInt32BE(offset);
+    while (buffer.length - offset >= HEADER_BYTES) {
+      const size = buffer.readUInt32BE(offset);
       if (size > MAX_FRAME_BYTES) {
         throw new HqError('HQ_PROTOCOL', `frame of ${size} bytes exceeds the limit`);
       }
-      if (this.buffer.length - offset - HEADER_BYTES < size) {
+      if (buffer.length - offset - HEADER_BYTES < size) {
+        this.needed = HEADER_BYTES + size;
         break;
       }
-      const body = this.buffer.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + size);
+      const body = buffer.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + size);
       offset += HEADER_BYTES + size;
       let value: unknown;
       try {
@@ -55,12 +72,16 @@ export class FrameDecoder {
       }
       out.push(value);
     }
-    this.buffer = offset === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(offset);
+    if (offset < buffer.length) {
+      const rest = buffer.subarray(offset);
+      this.chunks.push(rest);
+      this.pending = rest.length;
+    }
     return out;
   }
 
   /** Bytes of an incomplete frame still waiting for the rest. */
   pendingBytes(): number {
-    return this.buffer.length;
+    return this.pending;
   }
 }

@@ -124,3 +124,17 @@ void describe('FrameDecoder', () => {
     );
   });
 });
+
+void describe('FrameDecoder with a large frame in many chunks', () => {
+  void it('joins the chunks once and decodes the frame when its last byte arrives', () => {
+    const big = { op: 'x', data: 'a'.repeat(3_000_000) };
+    const frame = Buffer.concat([encodeFrame(big), encodeFrame({ op: 'after' })]);
+    const d = new FrameDecoder();
+    const out: unknown[] = [];
+    for (let i = 0; i < frame.length; i += 65_536) {
+      out.push(...d.push(frame.subarray(i, Math.min(frame.length, i + 65_536))));
+    }
+    assert.deepEqual(out, [big, { op: 'after' }]);
+    assert.equal(d.pendingBytes(), 0);
+  });
+});

@@ -541,3 +541,90 @@ void describe('Scheduler prefill', () => {
     assert.ok(s.schedule(NOW).every((a) => a.prefilled !== true));
   });
 });
+
+void describe('Scheduler runs (array id ranges as one queue entry)', () => {
+  void it('hands out a run in id order, interleaved by priority and job with single tasks', () => {
+    const s = new Scheduler();
+    worker(s, 1, 1);
+    s.enqueueRun(2, 10, 3, 5, 0, cpus(1)); // tasks 10, 15, 20 of job 2
+    s.enqueue(1, 7, 0, cpus(1));
+    s.enqueue(2, 12, 0, cpus(1));
+    s.enqueue(3, 0, 1, cpus(1));
+    assert.equal(s.waitingCount, 6);
+    assert.deepEqual(drain(s), [
+      [3, 0],
+      [1, 7],
+      [2, 10],
+      [2, 12],
+      [2, 15],
+      [2, 20],
+    ]);
+    assert.equal(s.waitingCount, 0);
+  });
+
+  void it('skips tasks dequeued from the middle of a run', () => {
+    const s = new Scheduler();
+    worker(s, 1, 1);
+    s.enqueueRun(1, 0, 5, 1, 0, cpus(1));
+    s.dequeue(1, 1);
+    s.dequeue(1, 3);
+    assert.equal(s.waitingCount, 3);
+    assert.deepEqual(drain(s), [
+      [1, 0],
+      [1, 2],
+      [1, 4],
+    ]);
+    assert.equal(s.waitingCount, 0);
+  });
+
+  void it('drops every queued task of a job at once, runs and single tasks alike', () => {
+    const s = new Scheduler();
+    s.enqueueRun(1, 0, 1000, 1, 0, cpus(1));
+    s.dequeue(1, 5);
+    s.enqueue(1, 5000, 0, cpus(2));
+    s.enqueueRun(2, 0, 3, 1, 0, cpus(1));
+    assert.equal(s.waitingCount, 1003);
+    s.dequeueJob(1);
+    assert.equal(s.waitingCount, 3);
+    worker(s, 1, 4);
+    assert.deepEqual(drain(s), [
+      [2, 0],
+      [2, 1],
+      [2, 2],
+    ]);
+  });
+
+  void it('takes a re-queued task of a run back as a single task', () => {
+    const s = new Scheduler();
+    worker(s, 1, 1);
+    s.enqueueRun(1, 0, 3, 1, 0, cpus(1));
+    const [first] = s.schedule(NOW);
+    assert.equal(first?.taskId, 0);
+    s.release(1, first.taken);
+    s.enqueue(1, 0, 0, cpus(1)); // its worker was lost: it goes back
+    assert.deepEqual(drain(s), [
+      [1, 0],
+      [1, 1],
+      [1, 2],
+    ]);
+  });
+
+  void it('counts a run as that many tasks for prefill and the worker query', () => {
+    const s = new Scheduler();
+    s.enqueueRun(1, 0, 100, 1, 0, cpus(1));
+    const answer = s.queryNewWorkers([
+      {
+        totals: new Map([['cpus', 10 * CPU]]),
+        partial: false,
+        timeLimitMs: null,
+        maxWorkers: 20,
+        maxWorkersPerAlloc: 1,
+      },
+    ]);
+    assert.deepEqual(answer.singleNodeWorkers, [10]);
+    worker(s, 1, 2);
+    const batch = s.schedule(NOW);
+    assert.equal(batch.filter((a) => a.prefilled !== true).length, 2);
+    assert.equal(batch.filter((a) => a.prefilled === true).length, 8);
+  });
+});
