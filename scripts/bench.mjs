@@ -2,12 +2,27 @@
 // reported as ratios (see ../shared/spec/performance.md). Prints one table and writes the raw
 // numbers to bench-results.json. `--quick` runs smaller sizes.
 //
-// Benchmarks so far: scheduler placement (pure), server start-up and `hq job list` latency,
-// and spawn throughput of real /bin/true tasks against the C posix_spawn limit and xargs -P2.
+// Benchmarks: scheduler placement (pure), server start-up and `hq job list` latency, spawn
+// throughput of real /bin/true tasks against the C posix_spawn limit and xargs -P2, zero-worker
+// throughput and server CPU per task against raw msgpack frames over loopback, a 1M-task submit
+// with the server's memory and query latency under that load, 64 zero workers against one, and
+// `--stream` against per-task output files.
+//
+// Every process it starts is in its own process group and is killed at the end, also on error.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Packr, Unpackr } from 'msgpackr';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HQ = join(ROOT, 'dist', 'hq');
@@ -15,6 +30,21 @@ const QUICK = process.argv.includes('--quick');
 const SPAWN_TASKS = QUICK ? 2000 : 10000;
 const SCHED_TASKS = QUICK ? 20000 : 100000;
 const LATENCY_RUNS = QUICK ? 5 : 15;
+const ZERO_TASKS = QUICK ? 20_000 : 100_000;
+const ZERO_CPUS = 4;
+const BIG_SUBMIT_TASKS = QUICK ? 200_000 : 1_000_000;
+const BIG_QUERY_RUNS = QUICK ? 3 : 5;
+/** `hq job info` on a huge job may take long: stop repeating it once this much time is spent. */
+const BIG_INFO_BUDGET_MS = QUICK ? 10_000 : 30_000;
+const BIG_INFO_TIMEOUT_MS = QUICK ? 30_000 : 60_000;
+const SCALE_WORKERS = QUICK ? 16 : 64;
+const SCALE_TASKS = QUICK ? 20_000 : 100_000;
+/** Tasks per mode, run as two jobs of half as many (see the streaming benchmark). */
+const STREAM_TASKS = QUICK ? 2000 : 10_000;
+const STREAM_JOB_TASKS = STREAM_TASKS / 2;
+const STREAM_BYTES = 10_240;
+const SETTLE_MS = 200;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -38,148 +68,600 @@ async function until(fn, timeoutMs, what) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-// ---- scheduler placement ---------------------------------------------------------------
-{
-  const out = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench', 'scheduler.bench.ts')],
-    {
-      env: { ...env(), BENCH_TASKS: String(SCHED_TASKS) },
-      encoding: 'utf8',
-    },
-  );
-  const r = JSON.parse(out.trim().split('\n').pop());
-  raw.scheduler = r;
-  rows.push([
-    `scheduler: place ${r.tasks} mixed tasks on ${r.workers} workers`,
-    `${r.us_per_task} us/task`,
-    `sort of the same tasks: ${r.baseline_sort_ms} ms`,
-    `${r.ratio_to_sort}x sort (target < 10 us/task)`,
-  ]);
+// ---- processes: every one tracked, every one killed ------------------------------------
+
+const children = new Set();
+const tempDirs = [];
+
+function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
-// ---- start-up and round-trip latency ---------------------------------------------------
-{
-  const starts = [];
-  const lists = [];
-  const nodeStarts = [];
-  for (let i = 0; i < LATENCY_RUNS; i++) {
-    const dir = mkdtempSync(join(tmpdir(), 'hq-bench-'));
-    const t0 = performance.now();
-    const server = spawn(HQ, ['--server-dir', dir, 'server', 'start'], {
-      stdio: 'ignore',
-      env: env(),
-    });
-    const access = join(dir, 'hq-current', 'access.json');
-    await until(() => existsSync(access), 10000, 'access file');
-    starts.push(performance.now() - t0);
-    for (let j = 0; j < 3; j++) {
-      const t1 = performance.now();
-      spawnSync(HQ, ['--server-dir', dir, 'job', 'list'], { env: env() });
-      lists.push(performance.now() - t1);
-    }
-    const t2 = performance.now();
-    spawnSync(process.execPath, ['-e', '0'], { env: env() });
-    nodeStarts.push(performance.now() - t2);
-    server.kill('SIGINT');
-    await new Promise((r) => server.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
-  }
-  raw.latency = { server_start_ms: starts, job_list_ms: lists, node_e0_ms: nodeStarts };
-  const n = median(nodeStarts);
-  rows.push([
-    'server start -> access file written',
-    `${median(starts).toFixed(1)} ms`,
-    `node -e 0: ${n.toFixed(1)} ms`,
-    `${(median(starts) / n).toFixed(2)}x (target < 150 ms)`,
-  ]);
-  rows.push([
-    'hq job list round trip',
-    `${median(lists).toFixed(1)} ms`,
-    `node -e 0: ${n.toFixed(1)} ms`,
-    `${(median(lists) / n).toFixed(2)}x`,
-  ]);
+/** A long-running hq process in its own process group (its launcher and tasks included). */
+function startHq(args, options = {}) {
+  const child = spawn(HQ, args, { stdio: 'ignore', env: env(), detached: true, ...options });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  child.once('error', () => children.delete(child));
+  return child;
 }
 
-// ---- spawn throughput ------------------------------------------------------------------
-{
-  const work = mkdtempSync(join(tmpdir(), 'hq-bench-spawn-'));
-  const limitBin = join(work, 'spawn-limit');
-  let limitRate = null;
-  const cc = spawnSync('cc', [
-    '-O2',
-    '-o',
-    limitBin,
-    resolve(ROOT, '..', 'shared', 'bench', 'spawn-limit.c'),
-  ]);
-  if (cc.status === 0) {
-    const out = execFileSync(limitBin, [String(SPAWN_TASKS), '2', '/bin/true'], {
-      encoding: 'utf8',
-    });
-    limitRate = Number(/([\d.]+) tasks\/s/.exec(out)?.[1]);
-  }
-  const x0 = performance.now();
-  execFileSync('bash', ['-c', `seq ${SPAWN_TASKS} | xargs -P2 -n1 /bin/true`]);
-  const xargsRate = SPAWN_TASKS / ((performance.now() - x0) / 1000);
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', r));
+}
 
-  const dir = join(work, 'server');
-  const server = spawn(HQ, ['--server-dir', dir, 'server', 'start'], {
-    stdio: 'ignore',
+function killGroup(child, signal = 'SIGKILL') {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function killAll(list = [...children]) {
+  for (const c of list) killGroup(c);
+  await Promise.all(list.map(exited));
+}
+
+/** One hq command to completion; throws unless it exits 0 (or `allowFail`). */
+function hq(dir, args, { cwd, timeoutMs = 300_000, allowFail = false } = {}) {
+  const r = spawnSync(HQ, ['--server-dir', dir, ...args], {
     env: env(),
+    cwd,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 1 << 28,
   });
+  if (!allowFail && r.status !== 0) {
+    throw new Error(`hq ${args.join(' ')}: ${r.status ?? r.signal ?? r.error}\n${r.stderr}`);
+  }
+  return r;
+}
+
+async function startServer(dir) {
+  const server = startHq(['--server-dir', dir, 'server', 'start', '--host', '127.0.0.1']);
   await until(() => existsSync(join(dir, 'hq-current', 'access.json')), 10000, 'access file');
-  const worker = spawn(
-    HQ,
-    [
-      '--server-dir',
-      dir,
-      'worker',
-      'start',
-      '--cpus',
-      '2',
-      '--detect-resources',
-      'none',
-      '--work-dir',
-      join(work, 'w'),
-    ],
-    { stdio: 'ignore', env: env() },
-  );
-  spawnSync(HQ, ['--server-dir', dir, 'worker', 'wait', '1'], { env: env() });
-  const h0 = performance.now();
-  spawnSync(
-    HQ,
-    [
-      '--server-dir',
-      dir,
-      'submit',
-      `--array=1-${SPAWN_TASKS}`,
-      '--stdout=none',
-      '--stderr=none',
-      '--wait',
-      '--',
-      '/bin/true',
-    ],
-    { env: env(), cwd: work },
-  );
-  const hqRate = SPAWN_TASKS / ((performance.now() - h0) / 1000);
-  spawnSync(HQ, ['--server-dir', dir, 'server', 'stop'], { env: env() });
-  await new Promise((r) => server.once('exit', r));
-  worker.kill('SIGKILL');
-  rmSync(work, { recursive: true, force: true });
-  raw.spawn = {
-    tasks: SPAWN_TASKS,
-    hq_tasks_per_s: hqRate,
-    c_limit_tasks_per_s: limitRate,
-    xargs_p2_tasks_per_s: xargsRate,
-  };
-  rows.push([
-    `spawn: ${SPAWN_TASKS} x /bin/true, 1 worker, 2 cpus`,
-    `${hqRate.toFixed(0)} tasks/s`,
-    `C limit ${limitRate === null ? 'n/a (no cc)' : limitRate.toFixed(0)}; xargs -P2 ${xargsRate.toFixed(0)}`,
-    limitRate === null
-      ? '-'
-      : `${(hqRate / limitRate).toFixed(2)}x C limit, ${(hqRate / xargsRate).toFixed(2)}x xargs`,
+  return server;
+}
+
+function startWorker(dir, workDir, cpus, extra = []) {
+  return startHq([
+    '--server-dir',
+    dir,
+    'worker',
+    'start',
+    '--cpus',
+    String(cpus),
+    '--detect-resources',
+    'none',
+    '--work-dir',
+    workDir,
+    ...extra,
   ]);
+}
+
+/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat). */
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** A `Vm...` line of /proc/<pid>/status, in kB. */
+function statusKb(pid, key) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+}
+
+/** Resolves once `pid` has used no CPU for SETTLE_MS (or after 30 s). */
+async function settle(pid) {
+  const deadline = Date.now() + 30_000;
+  let before = cpuTicks(pid);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const now = cpuTicks(pid);
+    if (now === before) return;
+    before = now;
+  }
+}
+
+const ticksToUs = (ticks) => (ticks / CLK_TCK) * 1e6;
+const rate = (n, ms) => n / (ms / 1000);
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+
+/** "met" or "missed by N%" for a lower-is-better (`<`) or higher-is-better (`>`) target. */
+function verdict(value, op, goal) {
+  const ok = op === '<' ? value <= goal : value >= goal;
+  if (ok) return 'met';
+  const off = op === '<' ? value / goal - 1 : 1 - value / goal;
+  return `missed by ${(off * 100).toFixed(0)}%`;
+}
+
+try {
+  // ---- scheduler placement ---------------------------------------------------------------
+  {
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'scheduler.bench.ts')],
+      {
+        env: { ...env(), BENCH_TASKS: String(SCHED_TASKS) },
+        encoding: 'utf8',
+      },
+    );
+    const r = JSON.parse(out.trim().split('\n').pop());
+    raw.scheduler = r;
+    rows.push([
+      `scheduler: place ${r.tasks} mixed tasks on ${r.workers} workers`,
+      `${r.us_per_task} us/task`,
+      `sort of the same tasks: ${r.baseline_sort_ms} ms`,
+      `${r.ratio_to_sort}x sort (target < 10 us/task)`,
+    ]);
+  }
+
+  // ---- start-up and round-trip latency ---------------------------------------------------
+  {
+    const starts = [];
+    const lists = [];
+    const nodeStarts = [];
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const dir = mkdtempSync(join(tmpdir(), 'hq-bench-'));
+      const t0 = performance.now();
+      const server = startHq(['--server-dir', dir, 'server', 'start']);
+      const access = join(dir, 'hq-current', 'access.json');
+      await until(() => existsSync(access), 10000, 'access file');
+      starts.push(performance.now() - t0);
+      for (let j = 0; j < 3; j++) {
+        const t1 = performance.now();
+        spawnSync(HQ, ['--server-dir', dir, 'job', 'list'], { env: env() });
+        lists.push(performance.now() - t1);
+      }
+      const t2 = performance.now();
+      spawnSync(process.execPath, ['-e', '0'], { env: env() });
+      nodeStarts.push(performance.now() - t2);
+      server.kill('SIGINT');
+      await exited(server);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    raw.latency = { server_start_ms: starts, job_list_ms: lists, node_e0_ms: nodeStarts };
+    const n = median(nodeStarts);
+    rows.push([
+      'server start -> access file written',
+      `${median(starts).toFixed(1)} ms`,
+      `node -e 0: ${n.toFixed(1)} ms`,
+      `${(median(starts) / n).toFixed(2)}x (target < 150 ms)`,
+    ]);
+    rows.push([
+      'hq job list round trip',
+      `${median(lists).toFixed(1)} ms`,
+      `node -e 0: ${n.toFixed(1)} ms`,
+      `${(median(lists) / n).toFixed(2)}x`,
+    ]);
+  }
+
+  // ---- spawn throughput ------------------------------------------------------------------
+  {
+    const work = mkdtempSync(join(tmpdir(), 'hq-bench-spawn-'));
+    const limitBin = join(work, 'spawn-limit');
+    let limitRate = null;
+    const cc = spawnSync('cc', [
+      '-O2',
+      '-o',
+      limitBin,
+      resolve(ROOT, '..', 'shared', 'bench', 'spawn-limit.c'),
+    ]);
+    if (cc.status === 0) {
+      const out = execFileSync(limitBin, [String(SPAWN_TASKS), '2', '/bin/true'], {
+        encoding: 'utf8',
+      });
+      limitRate = Number(/([\d.]+) tasks\/s/.exec(out)?.[1]);
+    }
+    const x0 = performance.now();
+    execFileSync('bash', ['-c', `seq ${SPAWN_TASKS} | xargs -P2 -n1 /bin/true`]);
+    const xargsRate = SPAWN_TASKS / ((performance.now() - x0) / 1000);
+
+    const dir = join(work, 'server');
+    const server = startHq(['--server-dir', dir, 'server', 'start']);
+    await until(() => existsSync(join(dir, 'hq-current', 'access.json')), 10000, 'access file');
+    const worker = startWorker(dir, join(work, 'w'), 2);
+    spawnSync(HQ, ['--server-dir', dir, 'worker', 'wait', '1'], { env: env() });
+    const h0 = performance.now();
+    spawnSync(
+      HQ,
+      [
+        '--server-dir',
+        dir,
+        'submit',
+        `--array=1-${SPAWN_TASKS}`,
+        '--stdout=none',
+        '--stderr=none',
+        '--wait',
+        '--',
+        '/bin/true',
+      ],
+      { env: env(), cwd: work },
+    );
+    const hqRate = SPAWN_TASKS / ((performance.now() - h0) / 1000);
+    spawnSync(HQ, ['--server-dir', dir, 'server', 'stop'], { env: env() });
+    await exited(server);
+    await killAll([worker]);
+    rmSync(work, { recursive: true, force: true });
+    raw.spawn = {
+      tasks: SPAWN_TASKS,
+      hq_tasks_per_s: hqRate,
+      c_limit_tasks_per_s: limitRate,
+      xargs_p2_tasks_per_s: xargsRate,
+    };
+    rows.push([
+      `spawn: ${SPAWN_TASKS} x /bin/true, 1 worker, 2 cpus`,
+      `${hqRate.toFixed(0)} tasks/s`,
+      `C limit ${limitRate === null ? 'n/a (no cc)' : limitRate.toFixed(0)}; xargs -P2 ${xargsRate.toFixed(0)}`,
+      limitRate === null
+        ? '-'
+        : `${(hqRate / limitRate).toFixed(2)}x C limit, ${(hqRate / xargsRate).toFixed(2)}x xargs`,
+    ]);
+  }
+
+  // ---- raw loopback baseline for the zero worker -------------------------------------------
+  // What the protocol costs without hq: one compute frame per task (msgpack, 4-byte length) over
+  // plain loopback TCP to a second Node process that answers each with a task-updates frame of two
+  // updates, all pipelined. No TLS, no scheduling, no job state.
+  async function loopbackBaseline(n) {
+    const packr = new Packr({ useRecords: false, moreTypes: false });
+    const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+    const frame = (m) => {
+      const body = packr.pack(m);
+      const f = Buffer.allocUnsafe(4 + body.length);
+      f.writeUInt32BE(body.length, 0);
+      body.copy(f, 4);
+      return f;
+    };
+    const peer = String.raw`
+    const net = require('node:net');
+    const { Packr, Unpackr } = require('msgpackr');
+    const packr = new Packr({ useRecords: false, moreTypes: false });
+    const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+    const sock = net.connect(Number(process.argv[1]), '127.0.0.1');
+    sock.setNoDelay(true);
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      let off = 0;
+      const out = [];
+      while (buf.length - off >= 4) {
+        const size = buf.readUInt32BE(off);
+        if (buf.length - off - 4 < size) break;
+        const m = unpackr.unpack(buf.subarray(off + 4, off + 4 + size));
+        off += 4 + size;
+        const at = Date.now();
+        const updates = [];
+        for (const t of m.tasks) {
+          const ref = { jobId: t.jobId, taskId: t.taskId, instance: t.instance };
+          updates.push({ ...ref, state: 'running', at }, { ...ref, state: 'finished', at });
+        }
+        const body = packr.pack({ op: 'task-updates', updates });
+        const f = Buffer.allocUnsafe(4 + body.length);
+        f.writeUInt32BE(body.length, 0);
+        body.copy(f, 4);
+        out.push(f);
+      }
+      buf = buf.subarray(off);
+      if (out.length > 0) sock.write(Buffer.concat(out));
+    });
+    sock.on('close', () => process.exit(0));
+    sock.on('error', () => process.exit(1));
+  `;
+    const shared = {
+      taskDesc: {
+        program: {
+          args: ['/bin/true'],
+          env: {},
+          cwd: '%{SUBMIT_DIR}',
+          stdout: {
+            kind: 'file',
+            path: '%{SUBMIT_DIR}/job-%{JOB_ID}/%{TASK_ID}.stdout',
+            rmIfFinished: false,
+          },
+          stderr: {
+            kind: 'file',
+            path: '%{SUBMIT_DIR}/job-%{JOB_ID}/%{TASK_ID}.stderr',
+            rmIfFinished: false,
+          },
+          stdin: null,
+        },
+        resources: [],
+        timeLimitMs: null,
+        priority: 0,
+        crashLimit: 5,
+        taskDir: false,
+        pinMode: null,
+        streamPath: null,
+      },
+      submitDir: '/tmp',
+    };
+    const server = createServer();
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address();
+    const connected = new Promise((r) => server.once('connection', r));
+    const child = spawn(process.execPath, ['-e', peer, String(port)], {
+      cwd: ROOT,
+      stdio: 'ignore',
+      detached: true,
+    });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    try {
+      const sock = await connected;
+      sock.setNoDelay(true);
+      let finished = 0;
+      let buf = Buffer.alloc(0);
+      const done = new Promise((resolveDone, reject) => {
+        sock.on('error', reject);
+        sock.on('data', (chunk) => {
+          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+          let off = 0;
+          while (buf.length - off >= 4) {
+            const size = buf.readUInt32BE(off);
+            if (buf.length - off - 4 < size) break;
+            const m = unpackr.unpack(buf.subarray(off + 4, off + 4 + size));
+            off += 4 + size;
+            finished += m.updates.filter((u) => u.state === 'finished').length;
+          }
+          buf = buf.subarray(off);
+          if (finished >= n) resolveDone();
+        });
+      });
+      const t0 = performance.now();
+      // Written in slices so the sender keeps reading replies instead of buffering all first.
+      for (let i = 1; i <= n; i += 1000) {
+        const frames = [];
+        for (let id = i; id < Math.min(i + 1000, n + 1); id++) {
+          const task = {
+            jobId: 1,
+            taskId: id,
+            instance: 0,
+            shared: 0,
+            entry: null,
+            nodes: null,
+            variant: 0,
+          };
+          frames.push(frame({ op: 'compute', shared: [shared], tasks: [task] }));
+        }
+        if (!sock.write(Buffer.concat(frames))) {
+          await new Promise((r) => sock.once('drain', r));
+        }
+      }
+      await done;
+      const ms = performance.now() - t0;
+      sock.destroy();
+      return rate(n, ms);
+    } finally {
+      server.close();
+      await killAll([child]);
+    }
+  }
+
+  // ---- zero workers: throughput and server CPU per task --------------------------------------
+  async function zeroThroughput(nWorkers, cpus, tasks) {
+    const work = tempDir('hq-bench-zero-');
+    const dir = join(work, 'server');
+    const server = await startServer(dir);
+    const workers = [];
+    try {
+      for (let i = 0; i < nWorkers; i++) {
+        workers.push(startWorker(dir, join(work, `w${i}`), cpus, ['--zero-worker']));
+      }
+      hq(dir, ['worker', 'wait', String(nWorkers)], { timeoutMs: 120_000 });
+      const c0 = cpuTicks(server.pid);
+      const w0 = workers.map((w) => cpuTicks(w.pid));
+      const t0 = performance.now();
+      hq(dir, ['submit', `--array=1-${tasks}`, '--', '/bin/true'], { cwd: work });
+      const submitMs = performance.now() - t0;
+      hq(dir, ['job', 'wait', '1']);
+      const ms = performance.now() - t0;
+      const serverTicks = cpuTicks(server.pid) - c0;
+      const workerTicks = workers.reduce((sum, w, i) => sum + cpuTicks(w.pid) - w0[i], 0);
+      return {
+        workers: nWorkers,
+        cpus_per_worker: cpus,
+        tasks,
+        submit_ms: submitMs,
+        total_ms: ms,
+        tasks_per_s: rate(tasks, ms),
+        server_cpu_us_per_task: ticksToUs(serverTicks) / tasks,
+        workers_cpu_us_per_task: ticksToUs(workerTicks) / tasks,
+      };
+    } finally {
+      await killAll([server, ...workers]);
+    }
+  }
+
+  {
+    const baseline = await loopbackBaseline(ZERO_TASKS);
+    const r = await zeroThroughput(1, ZERO_CPUS, ZERO_TASKS);
+    raw.zero_worker = { ...r, loopback_baseline_tasks_per_s: baseline };
+    rows.push([
+      `zero worker: ${ZERO_TASKS} tasks, 1 worker, ${ZERO_CPUS} cpus`,
+      `${fmt(r.tasks_per_s)} tasks/s`,
+      `raw msgpack over loopback, no TLS: ${fmt(baseline)} tasks/s`,
+      `${(r.tasks_per_s / baseline).toFixed(2)}x (target >= 50,000 tasks/s: ${verdict(r.tasks_per_s, '>', 50_000)})`,
+    ]);
+    rows.push([
+      'zero worker: server CPU per task',
+      `${r.server_cpu_us_per_task.toFixed(1)} us/task`,
+      `worker CPU: ${r.workers_cpu_us_per_task.toFixed(1)} us/task`,
+      `target <= 20 us/task: ${verdict(r.server_cpu_us_per_task, '<', 20)}`,
+    ]);
+  }
+
+  // ---- scale: many zero workers against one ------------------------------------------------
+  {
+    const one = raw.zero_worker;
+    const r = await zeroThroughput(SCALE_WORKERS, 4, SCALE_TASKS);
+    const ratio = r.tasks_per_s / one.tasks_per_s;
+    raw.scale = { ...r, one_worker_tasks_per_s: one.tasks_per_s, ratio_to_one_worker: ratio };
+    rows.push([
+      `scale: ${SCALE_TASKS} tasks, ${SCALE_WORKERS} zero workers x 4 cpus`,
+      `${fmt(r.tasks_per_s)} tasks/s`,
+      `1 zero worker: ${fmt(one.tasks_per_s)} tasks/s`,
+      `${ratio.toFixed(2)}x (target >= 1.0: ${verdict(ratio, '>', 1)}); CPU us/task: server ${r.server_cpu_us_per_task.toFixed(1)}, workers ${r.workers_cpu_us_per_task.toFixed(1)}`,
+    ]);
+  }
+
+  // ---- a huge submit: client time, server memory, query latency -----------------------------
+  {
+    const work = tempDir('hq-bench-big-');
+    const dir = join(work, 'server');
+    const server = await startServer(dir);
+    try {
+      const idleKb = statusKb(server.pid, 'VmRSS');
+      const c0 = cpuTicks(server.pid);
+      const t0 = performance.now();
+      hq(dir, ['submit', `--array=1-${BIG_SUBMIT_TASKS}`, '--', '/bin/true'], { cwd: work });
+      const submitMs = performance.now() - t0;
+      // The server may still be working when the client has its answer: CPU and memory are
+      // read once it has been idle for a moment.
+      await settle(server.pid);
+      const submitServerUs = ticksToUs(cpuTicks(server.pid) - c0);
+      const rssKb = statusKb(server.pid, 'VmRSS');
+      const lists = [];
+      for (let i = 0; i < BIG_QUERY_RUNS; i++) {
+        const t = performance.now();
+        hq(dir, ['job', 'list']);
+        lists.push(performance.now() - t);
+      }
+      const infos = [];
+      let infoTimedOut = false;
+      const infoStart = performance.now();
+      for (
+        let i = 0;
+        i < BIG_QUERY_RUNS && performance.now() - infoStart < BIG_INFO_BUDGET_MS;
+        i++
+      ) {
+        const t = performance.now();
+        const r = hq(dir, ['job', 'info', '1'], {
+          timeoutMs: BIG_INFO_TIMEOUT_MS,
+          allowFail: true,
+        });
+        if (r.status !== 0) {
+          infoTimedOut = r.signal !== null;
+          if (!infoTimedOut) throw new Error(`hq job info 1 failed: ${r.stderr}`);
+          break;
+        }
+        infos.push(performance.now() - t);
+      }
+      const peakKb = statusKb(server.pid, 'VmHWM');
+      const emptyList = median(raw.latency.job_list_ms);
+      const perTaskBytes = ((rssKb - idleKb) * 1024) / BIG_SUBMIT_TASKS;
+      raw.big_submit = {
+        tasks: BIG_SUBMIT_TASKS,
+        submit_ms: submitMs,
+        submit_server_cpu_ms: submitServerUs / 1000,
+        idle_rss_kb: idleKb,
+        rss_kb: rssKb,
+        peak_rss_kb: peakKb,
+        bytes_per_waiting_task: perTaskBytes,
+        job_list_ms: lists,
+        job_info_ms: infos,
+        job_info_timed_out_after_ms: infoTimedOut ? BIG_INFO_TIMEOUT_MS : null,
+      };
+      const label = `${BIG_SUBMIT_TASKS / 1000}k`;
+      rows.push([
+        `submit --array 1-${BIG_SUBMIT_TASKS}, no worker (client wall)`,
+        `${(submitMs / 1000).toFixed(2)} s`,
+        `node -e 0: ${median(raw.latency.node_e0_ms).toFixed(1)} ms`,
+        `server CPU ${(submitServerUs / 1e6).toFixed(2)} s (target < 2 s: ${verdict(submitMs, '<', 2000)})`,
+      ]);
+      rows.push([
+        `server RSS, ${label} waiting tasks`,
+        `${(rssKb / 1024).toFixed(0)} MB (${perTaskBytes.toFixed(0)} B/task)`,
+        `idle server: ${(idleKb / 1024).toFixed(0)} MB`,
+        `peak ${(peakKb / 1024).toFixed(0)} MB (target < 300 MB: ${verdict(rssKb / 1024, '<', 300)})`,
+      ]);
+      rows.push([
+        `hq job list, ${label} waiting tasks`,
+        `${median(lists).toFixed(1)} ms`,
+        `empty server: ${emptyList.toFixed(1)} ms`,
+        `${(median(lists) / emptyList).toFixed(2)}x (target < 200 ms: ${verdict(median(lists), '<', 200)})`,
+      ]);
+      const info = infoTimedOut ? null : median(infos);
+      rows.push([
+        `hq job info 1, ${label} waiting tasks (${infos.length} run${infos.length === 1 ? '' : 's'})`,
+        info === null ? `> ${BIG_INFO_TIMEOUT_MS / 1000} s (timed out)` : `${info.toFixed(0)} ms`,
+        `empty server job list: ${emptyList.toFixed(1)} ms`,
+        info === null
+          ? '-'
+          : `${(info / emptyList).toFixed(1)}x (target < 200 ms: ${verdict(info, '<', 200)})`,
+      ]);
+    } finally {
+      await killAll([server]);
+    }
+  }
+
+  // ---- streaming: --stream against per-task files ------------------------------------------
+  {
+    const work = tempDir('hq-bench-stream-');
+    const dir = join(work, 'server');
+    const server = await startServer(dir);
+    const worker = startWorker(dir, join(work, 'w'), 2);
+    try {
+      hq(dir, ['worker', 'wait', '1']);
+      const program = ['--', '/usr/bin/head', '-c', String(STREAM_BYTES), '/dev/zero'];
+      const array = `--array=1-${STREAM_JOB_TASKS}`;
+      // This machine drifts by tens of percent within a minute: each mode runs as two jobs of
+      // half the tasks, alternating (files, stream, files, stream), so that neither mode gets
+      // only the good or only the bad moment.
+      const ms = { files: 0, stream: 0 };
+      let complete = true;
+      let jobId = 0;
+      for (const mode of ['files', 'stream', 'files', 'stream']) {
+        jobId++;
+        const streamDir = join(work, `stream-${jobId}`);
+        const extra = mode === 'stream' ? [`--stream=${streamDir}`] : [];
+        const t0 = performance.now();
+        hq(dir, ['submit', array, ...extra, ...program], { cwd: work });
+        hq(dir, ['job', 'wait', String(jobId)]);
+        ms[mode] += performance.now() - t0;
+        // A faster run that lost output would be no result: check each wrote everything.
+        if (mode === 'files') {
+          const files = readdirSync(join(work, `job-${jobId}`));
+          complete &&= files.filter((f) => f.endsWith('.stdout')).length === STREAM_JOB_TASKS;
+        } else {
+          const bytes = readdirSync(streamDir).reduce(
+            (sum, f) => sum + statSync(join(streamDir, f)).size,
+            0,
+          );
+          complete &&= bytes >= STREAM_JOB_TASKS * STREAM_BYTES;
+        }
+      }
+      const filesRate = rate(STREAM_TASKS, ms.files);
+      const streamRate = rate(STREAM_TASKS, ms.stream);
+      raw.streaming = {
+        tasks_per_mode: STREAM_TASKS,
+        tasks_per_job: STREAM_JOB_TASKS,
+        jobs_per_mode: 2,
+        bytes_per_task: STREAM_BYTES,
+        files_ms: ms.files,
+        stream_ms: ms.stream,
+        files_tasks_per_s: filesRate,
+        stream_tasks_per_s: streamRate,
+        output_complete: complete,
+      };
+      rows.push([
+        `streaming: ${STREAM_TASKS} x 10 KiB stdout (2 jobs), 1 worker, 2 cpus, --stream`,
+        `${fmt(streamRate)} tasks/s`,
+        `per-task files: ${fmt(filesRate)} tasks/s`,
+        `${(streamRate / filesRate).toFixed(2)}x${complete ? '' : ' (OUTPUT INCOMPLETE)'}`,
+      ]);
+    } finally {
+      await killAll([server, worker]);
+    }
+  }
+} finally {
+  await killAll();
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 }
 
 const header = ['benchmark', 'hq', 'baseline (same run)', 'ratio'];

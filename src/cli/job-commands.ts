@@ -74,7 +74,10 @@ async function jobList(
 async function jobInfo(selectorText: string, cmd: Command): Promise<number> {
   const selector = parseIdSelector(selectorText, { all: true, last: true });
   return withSession(cmd, async (session, ctx) => {
-    const { jobs, missing } = await session.call('job-info', { selector, withTasks: true });
+    const { jobs, missing } = await session.call('job-info', {
+      selector,
+      withTasks: ctx.mode === 'json' ? true : 'summary',
+    });
     for (const id of missing) {
       log.error(`Job ${id} not found`);
     }

@@ -585,14 +585,16 @@ export function printJobDetails(
       [bold('Cancel Reason'), info.cancelReason ?? ''],
       [bold('Session'), info.isOpen ? 'open' : 'closed'],
     ];
-    const ids = job.tasks.map((t) => t.id);
+    const taskIds = job.summary?.taskIds ?? formatIdSet(job.tasks.map((t) => t.id));
     rows.push([
       bold('Tasks'),
-      ids.length > 0 ? `${info.nTasks}; Ids: ${formatIdSet(ids)}` : String(info.nTasks),
+      taskIds !== '' ? `${info.nTasks}; Ids: ${taskIds}` : String(info.nTasks),
     ]);
-    const workerIds = [
-      ...new Set(job.tasks.flatMap((t) => (t.startedAt !== null ? t.workers : []))),
-    ].sort((a, b) => a - b);
+    const workerIds =
+      job.summary?.workers ??
+      [...new Set(job.tasks.flatMap((t) => (t.startedAt !== null ? t.workers : [])))].sort(
+        (a, b) => a - b,
+      );
     let workersCell = workerIds
       .slice(0, 2)
       .map((id) => names.get(id) ?? 'N/A')

@@ -49,6 +49,7 @@ interface StartOpts {
   onServerLost: string;
   workDir?: string;
   retractCheckInterval?: string;
+  zeroWorker?: boolean;
 }
 
 function detectManager(choice: string): { kind: ManagerKind; jobId: string } | null {
@@ -139,7 +140,9 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     Object.assign(cpus, hw.pruneHyperThreading(cpus));
   }
   const manager = detectManager(opts.manager);
-  const managerTimeLimitMs = manager === null ? null : managerRemainingMs(manager, hw);
+  // An explicit --time-limit wins, so the batch system need not be asked.
+  const managerTimeLimitMs =
+    manager === null || opts.timeLimit !== undefined ? null : managerRemainingMs(manager, hw);
   items.push(...hw.detectAdditional(components, new Set(items.map((i) => i.name))));
   const descriptor = buildDescriptor(items, {
     needsCpus: true,
@@ -179,6 +182,7 @@ async function workerStart(opts: StartOpts, cmd: Command): Promise<number> {
     minUtilization,
     overviewIntervalMs: overview === 0 ? null : overview,
     manager,
+    zeroWorker: opts.zeroWorker === true || process.env['HQ_ZERO_WORKER'] === '1',
     onRegistered: (id, configuration, startedAt) => {
       const info: WorkerInfo = {
         id,
@@ -332,6 +336,10 @@ export function workerCommand(run: (f: () => Promise<number> | number) => void):
       )
       .option('--work-dir <WORK_DIR>', 'Working directory of the worker')
       .option('--retract-check-interval <INTERVAL>', 'Check interval for retracting tasks', '30s')
+      // For benchmarks and tests only, hence hidden: tasks finish without being started.
+      .addOption(
+        new Option('--zero-worker', 'Finish every task at once without running it').hideHelp(),
+      )
       .action((opts: StartOpts, cmd: Command) => run(() => workerStart(opts, cmd))),
   );
   worker.addCommand(

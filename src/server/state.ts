@@ -12,6 +12,7 @@ import type {
   TaskState,
 } from '../transport/messages.js';
 import type { TaskRequest } from '../scheduler/scheduler.js';
+import { formatIdSet } from '../common/id-set.js';
 
 export interface TaskRecord {
   id: number;
@@ -170,15 +171,39 @@ export function taskInfo(task: TaskRecord): TaskInfo {
   };
 }
 
-export function jobDetail(job: JobRecord, withTasks: boolean): JobDetail {
+/**
+ * A job as clients see it. A summary carries only the failed tasks besides the id list and
+ * the workers used, so that `hq job info` on a million-task job does not ship every task.
+ */
+export function jobDetail(job: JobRecord, withTasks: boolean | 'summary'): JobDetail {
   const tasks: TaskInfo[] = [];
-  if (withTasks) {
+  let summary: JobDetail['summary'];
+  if (withTasks === 'summary') {
+    const ids: number[] = [];
+    const workers = new Set<number>();
+    for (const task of job.tasks.values()) {
+      ids.push(task.id);
+      if (task.startedAt !== null) {
+        for (const w of task.nodes ?? (task.workerId === null ? [] : [task.workerId])) {
+          workers.add(w);
+        }
+      }
+      if (task.state === 'failed') {
+        tasks.push(taskInfo(task));
+      }
+    }
+    if (!ids.every((id, i) => i === 0 || ids[i - 1]! < id)) {
+      ids.sort((a, b) => a - b);
+    }
+    summary = { taskIds: formatIdSet(ids), workers: [...workers].sort((a, b) => a - b) };
+  } else if (withTasks) {
     for (const task of job.tasks.values()) {
       tasks.push(taskInfo(task));
     }
-    tasks.sort((a, b) => a.id - b.id);
   }
+  tasks.sort((a, b) => a.id - b.id);
   return {
+    ...(summary === undefined ? {} : { summary }),
     info: jobInfo(job),
     maxFails: job.maxFails,
     submits: job.submits,

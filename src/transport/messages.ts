@@ -110,6 +110,8 @@ export interface TaskInfo {
 
 export interface JobDetail {
   info: JobInfo;
+  /** With `withTasks: 'summary'`: every task id (`1-3,5`) and the workers that ran tasks. */
+  summary?: { taskIds: string; workers: number[] };
   maxFails: number | null;
   submits: SubmitDesc[];
   tasks: TaskInfo[];
@@ -256,7 +258,8 @@ export interface ClientRpc {
   };
   'job-list': { req: Record<never, never>; res: JobInfo[] };
   'job-info': {
-    req: { selector: IdSelector; withTasks: boolean };
+    /** `summary`: only the failed tasks, plus `summary` (what `hq job info` prints). */
+    req: { selector: IdSelector; withTasks: boolean | 'summary' };
     res: { jobs: JobDetail[]; missing: number[] };
   };
   'job-cancel': {

@@ -13,6 +13,8 @@ import type { Launcher } from './launcher.js';
 
 export const STOP_GRACE_MS = 1000;
 let stdinCounter = 0;
+/** Streamed output pieces that arrive this close together are written as one chunk. */
+const OUTPUT_COALESCE_MS = 5;
 const ERROR_FILE_MAX_BYTES = 2048;
 
 export type TaskOutcome = { state: 'finished' } | { state: 'failed'; error: string };
@@ -262,8 +264,29 @@ export class TaskProcess {
     ];
     for (const [channel, stream] of pipes) {
       if (stream !== null) {
-        stream.on('data', (chunk: Buffer) => launch.onOutput?.(channel, chunk));
-        stream.on('end', () => launch.onOutputEnd?.(channel));
+        // A program writing a line in pieces (an unbuffered `print`) would otherwise make one
+        // stream chunk per piece: pieces arriving within a few milliseconds become one chunk.
+        let pending: Buffer[] = [];
+        let timer: NodeJS.Timeout | null = null;
+        const flush = (): void => {
+          if (timer !== null) {
+            clearTimeout(timer);
+            timer = null;
+          }
+          if (pending.length > 0) {
+            const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+            pending = [];
+            launch.onOutput?.(channel, data);
+          }
+        };
+        stream.on('data', (chunk: Buffer) => {
+          pending.push(chunk);
+          timer ??= setTimeout(flush, OUTPUT_COALESCE_MS);
+        });
+        stream.on('end', () => {
+          flush();
+          launch.onOutputEnd?.(channel);
+        });
       }
     }
     if (launch.timeLimitMs !== null) {

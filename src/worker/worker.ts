@@ -56,6 +56,11 @@ export interface WorkerOptions {
   minUtilization: number;
   overviewIntervalMs: number | null;
   manager: { kind: ManagerKind; jobId: string } | null;
+  /**
+   * Benchmark switch: every task is reported running and finished at once and nothing is
+   * started, so a run measures the server, the protocol and this loop alone.
+   */
+  zeroWorker: boolean;
   /** Called once registered, with the id and the configuration the server accepted. */
   onRegistered: (workerId: number, configuration: WorkerConfiguration, startedAt: number) => void;
 }
@@ -203,11 +208,19 @@ export class Worker {
         this.serverUid = m.serverUid;
         this.idleTimeoutMs ??= m.idleTimeoutMs;
         log.info(`worker ${m.workerId} registered`);
-        this.streams = new StreamRegistry(m.serverUid, m.workerId);
-        this.launcher = Launcher.create();
-        this.notify = new NotifyServer(this.options.workDir, (task, message) =>
-          this.connection?.send({ op: 'notify', jobId: task.jobId, taskId: task.taskId, message }),
-        );
+        if (!this.options.zeroWorker) {
+          // A zero worker starts nothing, so it needs no helper process and no notify socket.
+          this.streams = new StreamRegistry(m.serverUid, m.workerId);
+          this.launcher = Launcher.create();
+          this.notify = new NotifyServer(this.options.workDir, (task, message) =>
+            this.connection?.send({
+              op: 'notify',
+              jobId: task.jobId,
+              taskId: task.taskId,
+              message,
+            }),
+          );
+        }
         this.options.onRegistered(m.workerId, configuration, Date.now());
         resolve();
       });
@@ -226,6 +239,10 @@ export class Worker {
     }
     switch (m.op) {
       case 'compute':
+        if (this.options.zeroWorker) {
+          this.completeAtOnce(m.tasks);
+          return;
+        }
         for (const task of m.tasks) {
           const shared = m.shared[task.shared];
           if (shared !== undefined) {
@@ -250,6 +267,21 @@ export class Worker {
       case 'registered':
         return;
     }
+  }
+
+  /**
+   * Zero worker: both updates of every task go into the pending batch, so a whole `compute`
+   * frame is answered by one `task-updates` frame, as a batch of very short real tasks would be.
+   * Resources are not allocated: nothing holds them even for a moment.
+   */
+  private completeAtOnce(tasks: ComputeTask[]): void {
+    const at = Date.now();
+    // Literal objects, not spreads of one ref: this loop is most of a zero worker's own CPU.
+    for (const { jobId, taskId, instance } of tasks) {
+      this.pushUpdate({ jobId, taskId, instance, state: 'running', at });
+      this.pushUpdate({ jobId, taskId, instance, state: 'finished', at });
+    }
+    this.resetIdleTimer();
   }
 
   private resetIdleTimer(): void {
