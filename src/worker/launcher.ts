@@ -1,5 +1,5 @@
 /**
- * Starts task programs through one long-lived helper process instead of `child_process.spawn`.
+ * Starts task programs through long-lived helper processes instead of `child_process.spawn`.
  *
  * Why: Node's spawn forks the whole worker (its heap and page tables) for every task, which
  * costs far more than the program itself for short tasks; a small helper forks cheaply. The
@@ -15,12 +15,15 @@
  * Invariants: every child runs in its own session (its pid is its process group, which the
  * worker signals to stop it) with PR_SET_PDEATHSIG=SIGTERM, so it dies with the helper. The
  * helper dies with the worker (PR_SET_PDEATHSIG=SIGKILL) or when its stdin closes, and ignores
- * SIGINT/SIGTERM sent to the worker's process group: the worker decides what happens to tasks. Every launched id gets exactly one
+ * SIGINT/SIGTERM sent to the worker's process group: the worker decides what happens to tasks.
+ * Children are reaped on every loop turn, and at least every 100 ms while any runs, so an exit
+ * is never missed even if a SIGCHLD wake-up is. Every launched id gets exactly one
  * `e` or one `s` followed by one `x`, unless the helper dies, which fails all pending ids.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { logger } from '../common/log.js';
+import { nativeLauncherPath } from './launcher-native.js';
 
 const log = logger('hq::worker');
 
@@ -39,9 +42,10 @@ $SIG{INT} = 'IGNORE'; $SIG{TERM} = 'IGNORE';
 sub reap { while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) { my $id = delete $kids{$pid}; print "x $id $?\n" if defined $id; } }
 my $rin = ''; vec($rin, fileno(STDIN), 1) = 1; vec($rin, fileno($sr), 1) = 1;
 while (1) {
-  my $n = select(my $rout = $rin, undef, undef, undef);
-  next if $n < 0;
-  if (vec($rout, fileno($sr), 1)) { sysread($sr, my $junk, 4096); reap(); }
+  my $n = select(my $rout = $rin, undef, undef, %kids ? 0.1 : undef);
+  if ($n > 0 && vec($rout, fileno($sr), 1)) { sysread($sr, my $junk, 4096); }
+  reap();
+  next if $n <= 0;
   next unless vec($rout, fileno(STDIN), 1);
   my $got = sysread(STDIN, $buf, 262144, length $buf);
   exit 0 if !$got;
@@ -108,25 +112,80 @@ function findPerl(): string | null {
   return null;
 }
 
+/**
+ * A few helpers side by side: one helper forks, sets up and execs one child at a time, so on a
+ * multi-core machine tasks ending together would queue behind each other. Each task goes to
+ * the helper with the fewest tasks in flight; a helper that dies fails only its own tasks.
+ */
 export class Launcher {
+  private readonly helpers: LauncherProcess[];
+
+  private constructor(helpers: LauncherProcess[]) {
+    this.helpers = helpers;
+  }
+
+  /**
+   * Running helpers (`count` of them), or null when tasks must be started with spawn. The C
+   * helper is preferred, then the Perl one; HQ_LAUNCHER=perl or =node picks one explicitly.
+   */
+  static create(count = 1): Launcher | null {
+    const choice = process.env['HQ_LAUNCHER'];
+    if (choice === 'node') {
+      return null;
+    }
+    let command: string[] | null = null;
+    if (choice !== 'perl') {
+      const native = nativeLauncherPath();
+      command = native === null ? null : [native];
+    }
+    if (command === null) {
+      const perl = findPerl();
+      if (perl === null) {
+        return null;
+      }
+      command = [perl, '-e', SCRIPT, String(PRCTL_SYSCALL[process.arch] ?? 0)];
+    }
+    const argv = command;
+    return new Launcher(
+      Array.from({ length: Math.max(1, count) }, () => new LauncherProcess(argv)),
+    );
+  }
+
+  get isAlive(): boolean {
+    return this.helpers.some((h) => h.isAlive);
+  }
+
+  launch(req: LaunchRequest, handlers: LaunchHandlers): void {
+    let best: LauncherProcess | undefined;
+    for (const h of this.helpers) {
+      if (h.isAlive && (best === undefined || h.inFlight < best.inFlight)) {
+        best = h;
+      }
+    }
+    if (best === undefined) {
+      handlers.onLost();
+      return;
+    }
+    best.launch(req, handlers);
+  }
+
+  close(): void {
+    for (const h of this.helpers) {
+      h.close();
+    }
+  }
+}
+
+/** One helper process. */
+class LauncherProcess {
   private readonly proc: ChildProcess;
   private readonly pending = new Map<number, LaunchHandlers>();
   private nextId = 1;
   private buffer = '';
   private dead = false;
 
-  /** A running launcher, or null when tasks must be started with spawn. */
-  static create(): Launcher | null {
-    if (process.env['HQ_LAUNCHER'] === 'node') {
-      return null;
-    }
-    const perl = findPerl();
-    return perl === null ? null : new Launcher(perl);
-  }
-
-  private constructor(perl: string) {
-    const prctl = PRCTL_SYSCALL[process.arch] ?? 0;
-    this.proc = spawn(perl, ['-e', SCRIPT, String(prctl)], {
+  constructor(argv: string[]) {
+    this.proc = spawn(argv[0]!, argv.slice(1), {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     this.proc.stdout!.setEncoding('utf8');
@@ -140,6 +199,10 @@ export class Launcher {
 
   get isAlive(): boolean {
     return !this.dead;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
   }
 
   launch(req: LaunchRequest, handlers: LaunchHandlers): void {

@@ -10,6 +10,8 @@ import { HqError, errorMessage } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { fillPlaceholders, resolveTaskPaths } from '../common/placeholders.js';
 import {
+  descriptorKindSize,
+  FRACTIONS_PER_UNIT,
   formatAllocRequest,
   resourceEnvName,
   type ResourceDescriptor,
@@ -42,6 +44,15 @@ const CONNECT_ATTEMPTS = 20;
 const CONNECT_RETRY_MS = 2000;
 const REGISTER_TIMEOUT_MS = 15_000;
 const EXIT_WAIT_MS = 5000;
+
+/** Up to this many launcher helpers, one per CPU of the worker. */
+const MAX_LAUNCHERS = 4;
+
+function launcherCount(resources: ResourceDescriptor): number {
+  const cpus = resources.resources.find((r) => r.name === 'cpus');
+  const n = cpus === undefined ? 1 : Math.floor(descriptorKindSize(cpus) / FRACTIONS_PER_UNIT);
+  return Math.min(MAX_LAUNCHERS, Math.max(1, 2 * n));
+}
 
 export interface WorkerOptions {
   serverDir: string;
@@ -211,7 +222,7 @@ export class Worker {
         if (!this.options.zeroWorker) {
           // A zero worker starts nothing, so it needs no helper process and no notify socket.
           this.streams = new StreamRegistry(m.serverUid, m.workerId);
-          this.launcher = Launcher.create();
+          this.launcher = Launcher.create(launcherCount(this.options.resources));
           this.notify = new NotifyServer(this.options.workDir, (task, message) =>
             this.connection?.send({
               op: 'notify',
