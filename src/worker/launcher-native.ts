@@ -33,14 +33,22 @@ extern char **environ;
 
 static int sigpipe[2];
 static char *out; static size_t outlen, outcap;
-static struct { pid_t pid; char id[32]; } *kids; static size_t nkids, capkids;
+/* A running child; its exit is reported once its output pipes are drained too. */
+static struct { pid_t pid; char id[32]; int pipes; int exited; int status; } *kids; static size_t nkids, capkids;
+/* Output pipes of children (streamed stdio): read end, owner pid, channel. */
+static struct { int fd; pid_t pid; int channel; } *pipes; static size_t npipes, cappipes;
 /* Written by a vfork child before it gives up: the parent reads them once vfork returns. */
 static volatile int fail_errno; static const char *volatile fail_step;
 
-static void put(const char *s) {
-  size_t n = strlen(s);
+static void put_bytes(const char *s, size_t n) {
   if (outlen + n > outcap) { outcap = (outlen + n) * 2 + 4096; out = realloc(out, outcap); if (!out) _exit(1); }
   memcpy(out + outlen, s, n); outlen += n;
+}
+static void put(const char *s) { put_bytes(s, strlen(s)); }
+static size_t kid_index(pid_t pid) { for (size_t i = 0; i < nkids; i++) if (kids[i].pid == pid) return i; return (size_t)-1; }
+static void report_exit(size_t i) {
+  char line[96]; snprintf(line, sizeof line, "x %s %d\n", kids[i].id, kids[i].status); put(line);
+  kids[i] = kids[--nkids];
 }
 static void flush_out(void) {
   size_t off = 0;
@@ -51,15 +59,35 @@ static void on_chld(int s) { (void)s; int e = errno; ssize_t r = write(sigpipe[1
 
 static void reap(void) {
   int status; pid_t pid; char line[96];
+  (void)line;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    for (size_t i = 0; i < nkids; i++) {
-      if (kids[i].pid == pid) {
-        snprintf(line, sizeof line, "x %s %d\n", kids[i].id, status); put(line);
-        kids[i] = kids[--nkids]; break;
-      }
-    }
+    size_t i = kid_index(pid);
+    if (i == (size_t)-1) continue;
+    kids[i].exited = 1; kids[i].status = status;
+    if (kids[i].pipes == 0) report_exit(i);
   }
 }
+
+/* Reads what one output pipe has: "o <id> <channel> <n>" and n bytes, or at its end "c <id> <channel>". */
+static void drain_pipe(size_t j) {
+  static char data[65536]; char line[96];
+  size_t i = kid_index(pipes[j].pid);
+  ssize_t r = read(pipes[j].fd, data, sizeof data);
+  if (r < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (r > 0) {
+    if (i != (size_t)-1) { snprintf(line, sizeof line, "o %s %d %zd\n", kids[i].id, pipes[j].channel, r); put(line); put_bytes(data, (size_t)r); }
+    return;
+  }
+  close(pipes[j].fd);
+  if (i != (size_t)-1) {
+    snprintf(line, sizeof line, "c %s %d\n", kids[i].id, pipes[j].channel); put(line);
+    if (--kids[i].pipes == 0 && kids[i].exited) report_exit(i);
+  }
+  pipes[j] = pipes[--npipes];
+}
+
+/* The field value that asks for a pipe instead of a file (server paths are always absolute). */
+static int is_pipe(const char *f) { return f[0] == '|' && f[1] == 0; }
 
 static int open_to(const char *file, int flags, int fd) {
   int f = open(*file ? file : "/dev/null", flags, 0666);
@@ -83,6 +111,12 @@ static void launch(char *rec, size_t len) {
   size_t ne = 0;
   for (size_t i = 6 + (size_t)argc; i < nf; i++) if (strchr(fields[i], '=')) envp[ne++] = fields[i];
   char line[96];
+  int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+  if ((is_pipe(o) && pipe2(po, O_CLOEXEC) < 0) || (is_pipe(e) && pipe2(pe, O_CLOEXEC) < 0)) {
+    snprintf(line, sizeof line, "e %s %d stdout\n", id, errno); put(line);
+    if (po[0] >= 0) { close(po[0]); close(po[1]); }
+    free(argv); free(envp); return;
+  }
   fail_step = NULL; fail_errno = 0;
   char **saved = environ;
   pid_t pid = vfork();
@@ -93,20 +127,35 @@ static void launch(char *rec, size_t len) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (chdir(cwd) < 0) { fail_errno = errno; fail_step = "cwd"; _exit(127); }
     if (open_to(in, O_RDONLY, 0) < 0) { fail_errno = errno; fail_step = "stdin"; _exit(127); }
-    if (open_to(o, O_WRONLY | O_CREAT | O_TRUNC, 1) < 0) { fail_errno = errno; fail_step = "stdout"; _exit(127); }
-    if (open_to(e, O_WRONLY | O_CREAT | O_TRUNC, 2) < 0) { fail_errno = errno; fail_step = "stderr"; _exit(127); }
+    if (po[1] >= 0 ? dup2(po[1], 1) < 0 : open_to(o, O_WRONLY | O_CREAT | O_TRUNC, 1) < 0) { fail_errno = errno; fail_step = "stdout"; _exit(127); }
+    if (pe[1] >= 0 ? dup2(pe[1], 2) < 0 : open_to(e, O_WRONLY | O_CREAT | O_TRUNC, 2) < 0) { fail_errno = errno; fail_step = "stderr"; _exit(127); }
     environ = envp; /* so that the PATH search uses the task's PATH */
     execvp(argv[0], argv);
     fail_errno = errno; fail_step = "exec"; _exit(127);
   }
   environ = saved;
+  if (po[1] >= 0) close(po[1]);
+  if (pe[1] >= 0) close(pe[1]);
+  if (pid < 0 || fail_step) {
+    if (po[0] >= 0) close(po[0]);
+    if (pe[0] >= 0) close(pe[0]);
+  }
   if (pid < 0) { snprintf(line, sizeof line, "e %s %d fork\n", id, errno); put(line); }
   else if (fail_step) {
     int st; while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     snprintf(line, sizeof line, "e %s %d %s\n", id, fail_errno, fail_step); put(line);
   } else {
     if (nkids == capkids) { capkids = capkids * 2 + 16; kids = realloc(kids, capkids * sizeof *kids); if (!kids) _exit(1); }
-    kids[nkids].pid = pid; snprintf(kids[nkids].id, sizeof kids[nkids].id, "%s", id); nkids++;
+    kids[nkids].pid = pid; snprintf(kids[nkids].id, sizeof kids[nkids].id, "%s", id);
+    kids[nkids].pipes = 0; kids[nkids].exited = 0; kids[nkids].status = 0;
+    int fds[2] = { po[0], pe[0] };
+    for (int c = 0; c < 2; c++) {
+      if (fds[c] < 0) continue;
+      if (npipes == cappipes) { cappipes = cappipes * 2 + 16; pipes = realloc(pipes, cappipes * sizeof *pipes); if (!pipes) _exit(1); }
+      pipes[npipes].fd = fds[c]; pipes[npipes].pid = pid; pipes[npipes].channel = c; npipes++;
+      kids[nkids].pipes++;
+    }
+    nkids++;
     snprintf(line, sizeof line, "s %s %d\n", id, (int)pid); put(line);
   }
   free(argv); free(envp);
@@ -121,11 +170,17 @@ int main(void) {
   fcntl(0, F_SETFD, FD_CLOEXEC); fcntl(1, F_SETFD, FD_CLOEXEC);
   size_t cap = 1 << 20, len = 0; char *buf = malloc(cap);
   if (!buf) return 1;
+  struct pollfd *fds = NULL; size_t capfds = 0;
   for (;;) {
-    struct pollfd fds[2] = { { 0, POLLIN, 0 }, { sigpipe[0], POLLIN, 0 } };
-    int n = poll(fds, 2, nkids ? 100 : -1);
+    if (capfds < npipes + 2) { capfds = (npipes + 2) * 2; fds = realloc(fds, capfds * sizeof *fds); if (!fds) return 1; }
+    fds[0] = (struct pollfd){ 0, POLLIN, 0 }; fds[1] = (struct pollfd){ sigpipe[0], POLLIN, 0 };
+    size_t watched = npipes;
+    for (size_t j = 0; j < watched; j++) fds[2 + j] = (struct pollfd){ pipes[j].fd, POLLIN, 0 };
+    int n = poll(fds, (nfds_t)(2 + watched), nkids ? 100 : -1);
     if (n < 0 && errno != EINTR) return 1;
     if (n > 0 && (fds[1].revents & POLLIN)) { char junk[256]; while (read(sigpipe[0], junk, sizeof junk) > 0) {} }
+    /* Output first, then exits: a child's last output is sent before its exit. */
+    for (size_t j = watched; j-- > 0;) if (n > 0 && (fds[2 + j].revents & (POLLIN | POLLHUP | POLLERR))) drain_pipe(j);
     reap();
     if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
       if (len == cap) { cap *= 2; buf = realloc(buf, cap); if (!buf) return 1; }

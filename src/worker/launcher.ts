@@ -10,7 +10,9 @@
  * NUL-separated fields: id, cwd, stdin file ('' = /dev/null), stdout file, stderr file
  * ('' = /dev/null), the number of arguments, the arguments, then KEY=VALUE environment entries.
  * On its stdout, one line per event: `s <id> <pid>` (started), `e <id> <errno> <step>` (could
- * not start), `x <id> <wait status>` (ended).
+ * not start), `x <id> <wait status>` (ended). The C helper (launcher-native.ts) also accepts `|`
+ * as the stdout/stderr file: the channel is then piped back as `o <id> <channel> <n>` lines
+ * each followed by n raw bytes, then `c <id> <channel>` at its end, all before the `x` line.
  *
  * Invariants: every child runs in its own session (its pid is its process group, which the
  * worker signals to stop it) with PR_SET_PDEATHSIG=SIGTERM, so it dies with the helper. The
@@ -26,6 +28,9 @@ import { logger } from '../common/log.js';
 import { nativeLauncherPath } from './launcher-native.js';
 
 const log = logger('hq::worker');
+
+/** The stdout/stderr field asking the C helper for a pipe (task paths are always absolute). */
+const PIPE_FIELD = '|';
 
 /** prctl(2) syscall numbers, for PR_SET_PDEATHSIG from Perl. */
 const PRCTL_SYSCALL: Partial<Record<string, number>> = { x64: 157, arm64: 167 };
@@ -88,6 +93,9 @@ export interface LaunchRequest {
   stdinFile: string | null;
   stdoutFile: string | null;
   stderrFile: string | null;
+  /** Stream the channel back through `onOutput` instead (only where `supportsPipes`). */
+  stdoutPipe?: boolean;
+  stderrPipe?: boolean;
 }
 
 export interface LaunchHandlers {
@@ -98,6 +106,9 @@ export interface LaunchHandlers {
   onExit: (status: number) => void;
   /** The helper died; the task's fate is unknown. */
   onLost: () => void;
+  /** Output of a piped channel (0 stdout, 1 stderr), then its end; all before `onExit`. */
+  onOutput?: (channel: 0 | 1, data: Buffer) => void;
+  onOutputEnd?: (channel: 0 | 1) => void;
 }
 
 function findPerl(): string | null {
@@ -119,9 +130,12 @@ function findPerl(): string | null {
  */
 export class Launcher {
   private readonly helpers: LauncherProcess[];
+  /** The C helper can also pipe a task's output back (streaming); the Perl one cannot. */
+  readonly supportsPipes: boolean;
 
-  private constructor(helpers: LauncherProcess[]) {
+  private constructor(helpers: LauncherProcess[], supportsPipes: boolean) {
     this.helpers = helpers;
+    this.supportsPipes = supportsPipes;
   }
 
   /**
@@ -138,6 +152,7 @@ export class Launcher {
       const native = nativeLauncherPath();
       command = native === null ? null : [native];
     }
+    const supportsPipes = command !== null;
     if (command === null) {
       const perl = findPerl();
       if (perl === null) {
@@ -148,6 +163,7 @@ export class Launcher {
     const argv = command;
     return new Launcher(
       Array.from({ length: Math.max(1, count) }, () => new LauncherProcess(argv)),
+      supportsPipes,
     );
   }
 
@@ -181,15 +197,14 @@ class LauncherProcess {
   private readonly proc: ChildProcess;
   private readonly pending = new Map<number, LaunchHandlers>();
   private nextId = 1;
-  private buffer = '';
+  private buffer: Buffer = Buffer.alloc(0);
   private dead = false;
 
   constructor(argv: string[]) {
     this.proc = spawn(argv[0]!, argv.slice(1), {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    this.proc.stdout!.setEncoding('utf8');
-    this.proc.stdout!.on('data', (chunk: string) => this.onData(chunk));
+    this.proc.stdout!.on('data', (chunk: Buffer) => this.onData(chunk));
     this.proc.stdin!.on('error', () => undefined);
     this.proc.once('error', (e) => this.onDeath(`cannot start the task launcher: ${e.message}`));
     this.proc.once('exit', (code, signal) =>
@@ -217,8 +232,8 @@ class LauncherProcess {
       String(id),
       req.cwd,
       req.stdinFile ?? '',
-      req.stdoutFile ?? '',
-      req.stderrFile ?? '',
+      req.stdoutPipe === true ? PIPE_FIELD : (req.stdoutFile ?? ''),
+      req.stderrPipe === true ? PIPE_FIELD : (req.stderrFile ?? ''),
       String(req.args.length),
       ...req.args,
       ...env,
@@ -227,13 +242,28 @@ class LauncherProcess {
     this.proc.stdin!.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
   }
 
-  private onData(chunk: string): void {
-    this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl);
-      this.buffer = this.buffer.slice(nl + 1);
+  /** Lines `s|e|x|c ...`, and `o <id> <channel> <n>` followed by n raw bytes of output. */
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    let offset = 0;
+    for (;;) {
+      const nl = this.buffer.indexOf(0x0a, offset);
+      if (nl < 0) {
+        break;
+      }
+      const line = this.buffer.toString('latin1', offset, nl);
       const [kind, idText, a, b] = line.split(' ');
+      let next = nl + 1;
+      let data: Buffer | null = null;
+      if (kind === 'o') {
+        const size = Number(b);
+        if (this.buffer.length - next < size) {
+          break; // the output bytes have not all arrived yet
+        }
+        data = this.buffer.subarray(next, next + size);
+        next += size;
+      }
+      offset = next;
       const id = Number(idText);
       const h = this.pending.get(id);
       if (h === undefined) {
@@ -247,8 +277,14 @@ class LauncherProcess {
       } else if (kind === 'x') {
         this.pending.delete(id);
         h.onExit(Number(a));
+      } else if (kind === 'o' && data !== null) {
+        // A copy: the buffer it came from is reused for what follows.
+        h.onOutput?.(a === '1' ? 1 : 0, Buffer.from(data));
+      } else if (kind === 'c') {
+        h.onOutputEnd?.(a === '1' ? 1 : 0);
       }
     }
+    this.buffer = offset === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(offset);
   }
 
   private onDeath(reason: string): void {

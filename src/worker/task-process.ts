@@ -155,6 +155,40 @@ function readErrorFile(taskDir: string): string | null {
 }
 
 /** One started task; `outcome` settles once the program and its stdio are done. */
+/**
+ * Passes streamed output of one channel on. A program writing a line in pieces (an unbuffered
+ * `print`) would otherwise make one stream chunk per piece: pieces arriving within a few
+ * milliseconds become one chunk. `end` flushes at once, so nothing is held past the task's end.
+ */
+function outputSink(
+  launch: TaskLaunch,
+  channel: 0 | 1,
+): { data: (chunk: Buffer) => void; end: () => void } {
+  let pending: Buffer[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const flush = (): void => {
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    if (pending.length > 0) {
+      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      launch.onOutput?.(channel, data);
+    }
+  };
+  return {
+    data: (chunk) => {
+      pending.push(chunk);
+      timer ??= setTimeout(flush, OUTPUT_COALESCE_MS);
+    },
+    end: () => {
+      flush();
+      launch.onOutputEnd?.(channel);
+    },
+  };
+}
+
 export class TaskProcess {
   readonly outcome: Promise<TaskOutcome>;
   /** The program's pid, which is also its process group (own session). */
@@ -177,8 +211,7 @@ export class TaskProcess {
     if (
       launcher !== null &&
       launcher.isAlive &&
-      launch.stdout.kind !== 'pipe' &&
-      launch.stderr.kind !== 'pipe'
+      (launcher.supportsPipes || (launch.stdout.kind !== 'pipe' && launch.stderr.kind !== 'pipe'))
     ) {
       this.startWithLauncher(launcher, resolve);
       return;
@@ -264,29 +297,9 @@ export class TaskProcess {
     ];
     for (const [channel, stream] of pipes) {
       if (stream !== null) {
-        // A program writing a line in pieces (an unbuffered `print`) would otherwise make one
-        // stream chunk per piece: pieces arriving within a few milliseconds become one chunk.
-        let pending: Buffer[] = [];
-        let timer: NodeJS.Timeout | null = null;
-        const flush = (): void => {
-          if (timer !== null) {
-            clearTimeout(timer);
-            timer = null;
-          }
-          if (pending.length > 0) {
-            const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-            pending = [];
-            launch.onOutput?.(channel, data);
-          }
-        };
-        stream.on('data', (chunk: Buffer) => {
-          pending.push(chunk);
-          timer ??= setTimeout(flush, OUTPUT_COALESCE_MS);
-        });
-        stream.on('end', () => {
-          flush();
-          launch.onOutputEnd?.(channel);
-        });
+        const sink = outputSink(launch, channel);
+        stream.on('data', sink.data);
+        stream.on('end', sink.end);
       }
     }
     if (launch.timeLimitMs !== null) {
@@ -310,6 +323,8 @@ export class TaskProcess {
       def.kind === 'file' && file !== null ? file : null;
     const stdoutFile = files(launch.stdout, launch.stdoutPath);
     const stderrFile = files(launch.stderr, launch.stderrPath);
+    const out = launch.stdout.kind === 'pipe' ? outputSink(launch, 0) : null;
+    const err = launch.stderr.kind === 'pipe' ? outputSink(launch, 1) : null;
     try {
       fs.mkdirSync(launch.cwd, { recursive: true });
       for (const f of [stdoutFile, stderrFile]) {
@@ -332,8 +347,19 @@ export class TaskProcess {
       }
     };
     launcher.launch(
-      { args: launch.args, env: launch.env, cwd: launch.cwd, stdinFile, stdoutFile, stderrFile },
       {
+        args: launch.args,
+        env: launch.env,
+        cwd: launch.cwd,
+        stdinFile,
+        stdoutFile,
+        stderrFile,
+        stdoutPipe: out !== null,
+        stderrPipe: err !== null,
+      },
+      {
+        onOutput: (channel, data) => (channel === 0 ? out : err)?.data(data),
+        onOutputEnd: (channel) => (channel === 0 ? out : err)?.end(),
         onStart: (pid) => {
           this.pid = pid;
           dropStdin();
