@@ -133,6 +133,10 @@ export class Worker {
   private notify: NotifyServer | null = null;
   /** Starts programs (file stdio) cheaply; null: spawn directly. Closed at shutdown. */
   private launcher: Launcher | null = null;
+  /** The worker's own environment, read once: every `process.env` access is a getenv call. */
+  private readonly baseEnv: Record<string, string> = Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
   /** Held by a multi-node task that runs elsewhere: not idle. */
   private reserved = false;
 
@@ -384,13 +388,7 @@ export class Worker {
       },
       values,
     );
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined) {
-        env[k] = v;
-      }
-    }
-    Object.assign(env, program.env);
+    const env: Record<string, string> = { ...this.baseEnv, ...program.env };
     env['HQ_JOB_ID'] = values.JOB_ID;
     env['HQ_TASK_ID'] = values.TASK_ID;
     env['HQ_INSTANCE_ID'] = values.INSTANCE_ID;
