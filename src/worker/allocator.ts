@@ -248,7 +248,13 @@ export class ResourceAllocator {
   /** Best solver score on an idle worker, per request with a strict policy (computed once). */
   private readonly optimalScores = new WeakMap<ResourceRequestEntry[], number>();
 
-  constructor(descriptor: ResourceDescriptor) {
+  /**
+   * `usableCpus`: the CPU labels this process may run on. A worker can declare CPUs the machine
+   * does not have (`--cpus 4` on a 2-CPU node); those are then handed out last, so that a task
+   * that pins itself to its `HQ_CPUS` gets CPUs that exist whenever there are enough. Where every
+   * declared CPU exists the order is exactly upstream's.
+   */
+  constructor(descriptor: ResourceDescriptor, options: { usableCpus?: ReadonlySet<string> } = {}) {
     for (const item of descriptor.resources) {
       if (item.kind === 'sum') {
         this.pools.set(item.name, { kind: 'sum', size: item.size, free: item.size });
@@ -256,11 +262,17 @@ export class ResourceAllocator {
       }
       const labels: string[] = [];
       const groups: Group[] = [];
+      const usable = item.name === 'cpus' ? options.usableCpus : undefined;
       for (const groupLabels of groupsOf(item)) {
-        const free: number[] = [];
+        let free: number[] = [];
         for (const label of groupLabels) {
           free.push(labels.length);
           labels.push(label);
+        }
+        if (usable !== undefined) {
+          // Stacks pop from the end: usable CPUs go last so that they are taken first.
+          const missing = free.filter((i) => !usable.has(labels[i]!));
+          free = [...missing, ...free.filter((i) => usable.has(labels[i]!))];
         }
         groups.push({ free, fractions: new Map() });
       }

@@ -48,7 +48,8 @@ export interface DetectRoots {
 
 const DEFAULT_ROOTS: DetectRoots = { sysRoot: '/sys', procRoot: '/proc' };
 
-function allowedCpus(roots: DetectRoots): Set<number> | null {
+/** The CPU ids this process may run on (its affinity mask), or null when unknown. */
+export function allowedCpus(roots: DetectRoots = DEFAULT_ROOTS): Set<number> | null {
   const status = readText(path.join(roots.procRoot, 'self/status'));
   const line = status?.split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
   if (line === undefined) {

@@ -37,6 +37,7 @@ import { STOP_GRACE_MS, TaskProcess, type TaskOutcome } from './task-process.js'
 import { StreamRegistry } from './stream-writer.js';
 import { NotifyServer } from './notify.js';
 import { Launcher } from './launcher.js';
+import { allowedCpus } from './hwdetect.js';
 
 const log = logger('hq::worker');
 
@@ -144,7 +145,11 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.options = options;
-    this.allocator = new ResourceAllocator(options.resources);
+    const allowed = allowedCpus();
+    this.allocator = new ResourceAllocator(
+      options.resources,
+      allowed === null ? {} : { usableCpus: new Set([...allowed].map(String)) },
+    );
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.exitCode = new Promise((resolve) => {
       this.exitResolve = resolve;

@@ -758,3 +758,21 @@ void describe('ResourceAllocator: speed', () => {
     assert.ok(ms < 2000, `took ${ms} ms`);
   });
 });
+
+void describe('ResourceAllocator with CPUs the machine does not have', () => {
+  void it('hands out CPUs the process may run on first, in upstream order otherwise', () => {
+    const usable = new ResourceAllocator(descriptor(['cpus=[0,1,2,3]']), {
+      usableCpus: new Set(['0', '1']),
+    });
+    assert.deepEqual(labels(take(usable, 'cpus=2 compact')), ['1', '0']);
+    assert.deepEqual(labels(take(usable, 'cpus=2 compact')), ['3', '2']);
+    const all = new ResourceAllocator(descriptor(['cpus=[0,1,2,3]']), {
+      usableCpus: new Set(['0', '1', '2', '3']),
+    });
+    assert.deepEqual(
+      labels(take(all, 'cpus=2 compact')),
+      labels(take(allocator(['cpus=[0,1,2,3]']), 'cpus=2 compact')),
+    );
+    assert.deepEqual(labels(take(allocator(['cpus=[0,1,2,3]']), 'cpus=2 compact')), ['3', '2']);
+  });
+});
