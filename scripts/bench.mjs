@@ -262,6 +262,49 @@ try {
     execFileSync('bash', ['-c', `seq ${SPAWN_TASKS} | xargs -P2 -n1 /bin/true`]);
     const xargsRate = SPAWN_TASKS / ((performance.now() - x0) / 1000);
 
+    // Peers, when installed: GNU parallel and Dask distributed (2 workers x 1 thread, each task
+    // runs `true` through subprocess). Each runs fewer tasks, as both are much slower.
+    const peerTasks = Math.min(SPAWN_TASKS, 2000);
+    let parallelRate = null;
+    const parallelNote = 'GNU parallel not installed (apt-get install parallel)';
+    if (spawnSync('bash', ['-c', 'command -v parallel']).status === 0) {
+      const p0 = performance.now();
+      const r = spawnSync('bash', ['-c', `seq ${peerTasks} | parallel -j2 /bin/true`], {
+        stdio: 'ignore',
+        timeout: 300_000,
+      });
+      if (r.status === 0) {
+        parallelRate = peerTasks / ((performance.now() - p0) / 1000);
+      }
+    }
+    let daskRate = null;
+    const daskNote = 'Dask not installed (apt-get install python3-distributed)';
+    // Debian's python3-distributed lives with /usr/bin/python3, whatever else is on PATH.
+    const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+    if (spawnSync(python, ['-c', 'import distributed']).status === 0) {
+      const script = [
+        'import subprocess, sys, time',
+        'from distributed import Client, LocalCluster',
+        'def run(i):',
+        "    return subprocess.run(['/bin/true']).returncode",
+        "if __name__ == '__main__':",
+        '    n = int(sys.argv[1])',
+        "    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:",
+        '        client.gather(client.map(run, range(10), pure=False))',
+        '        t0 = time.perf_counter()',
+        '        client.gather(client.map(run, range(n), pure=False))',
+        "        print(n / (time.perf_counter() - t0))",
+      ].join('\n');
+      const r = spawnSync(python, ['-c', script, String(peerTasks)], {
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
+      const rate = Number(r.stdout?.trim().split('\n').pop());
+      if (r.status === 0 && Number.isFinite(rate)) {
+        daskRate = rate;
+      }
+    }
+
     const dir = join(work, 'server');
     const server = startHq(['--server-dir', dir, 'server', 'start']);
     await until(() => existsSync(join(dir, 'hq-current', 'access.json')), 10000, 'access file');
@@ -293,6 +336,9 @@ try {
       hq_tasks_per_s: hqRate,
       c_limit_tasks_per_s: limitRate,
       xargs_p2_tasks_per_s: xargsRate,
+      peer_tasks: peerTasks,
+      gnu_parallel_j2_tasks_per_s: parallelRate,
+      dask_2x1_subprocess_tasks_per_s: daskRate,
     };
     rows.push([
       `spawn: ${SPAWN_TASKS} x /bin/true, 1 worker, 2 cpus`,
@@ -301,6 +347,17 @@ try {
       limitRate === null
         ? '-'
         : `${(hqRate / limitRate).toFixed(2)}x C limit, ${(hqRate / xargsRate).toFixed(2)}x xargs`,
+    ]);
+    rows.push([
+      `spawn peers: ${peerTasks} tasks, 2 at a time`,
+      `hq ${hqRate.toFixed(0)} tasks/s`,
+      `${parallelRate === null ? parallelNote : `GNU parallel -j2 ${parallelRate.toFixed(0)}`}; ${daskRate === null ? daskNote : `Dask 2x1 ${daskRate.toFixed(0)}`}`,
+      [
+        parallelRate === null ? null : `${(hqRate / parallelRate).toFixed(1)}x parallel`,
+        daskRate === null ? null : `${(hqRate / daskRate).toFixed(1)}x Dask`,
+      ]
+        .filter((x) => x !== null)
+        .join(', ') || '-',
     ]);
   }
 
