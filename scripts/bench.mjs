@@ -289,11 +289,11 @@ try {
         "    return subprocess.run(['/bin/true']).returncode",
         "if __name__ == '__main__':",
         '    n = int(sys.argv[1])',
-        "    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:",
+        '    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:',
         '        client.gather(client.map(run, range(10), pure=False))',
         '        t0 = time.perf_counter()',
         '        client.gather(client.map(run, range(n), pure=False))',
-        "        print(n / (time.perf_counter() - t0))",
+        '        print(n / (time.perf_counter() - t0))',
       ].join('\n');
       const r = spawnSync(python, ['-c', script, String(peerTasks)], {
         encoding: 'utf8',
