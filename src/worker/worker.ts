@@ -46,6 +46,9 @@ const CONNECT_RETRY_MS = 2000;
 const REGISTER_TIMEOUT_MS = 15_000;
 const EXIT_WAIT_MS = 5000;
 
+/** How long a busy worker gathers task updates before sending them (see pushUpdate). */
+const UPDATE_FLUSH_DELAY_MS = 2;
+
 /** Up to this many launcher helpers, one per CPU of the worker. */
 const MAX_LAUNCHERS = 4;
 
@@ -585,12 +588,20 @@ export class Worker {
     this.updates.push(update);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      setImmediate(() => {
+      const flush = (): void => {
         this.flushQueued = false;
         const updates = this.updates;
         this.updates = [];
         this.connection?.send({ op: 'task-updates', updates });
-      });
+      };
+      // While tasks still run, more updates are about to follow: wait a moment so that one
+      // frame carries them (a short task's `running` and `finished` together, several ends at
+      // once). An idle worker reports at once.
+      if (this.tasks.size > 0) {
+        setTimeout(flush, UPDATE_FLUSH_DELAY_MS);
+      } else {
+        setImmediate(flush);
+      }
     }
   }
 
