@@ -115,6 +115,11 @@ function checkedOutput(program: string, result: CommandResult): string {
   return result.stdout;
 }
 
+/** Runs a command and returns its stdout; any failure is an error showing what it printed. */
+async function runChecked(argv: readonly string[], cwd: string): Promise<string> {
+  return checkedOutput(argv[0]!, await runCommand(argv, cwd));
+}
+
 export interface AutoAllocDeps {
   /** The server instance directory: allocation dirs go under `autoalloc/`, workers point here. */
   instanceDir: string;
@@ -195,10 +200,7 @@ export class AutoAllocService {
       );
     }
     try {
-      checkedOutput(
-        cancelCommand(params.manager, id)[0]!,
-        await runCommand(cancelCommand(params.manager, id), dir),
-      );
+      await runChecked(cancelCommand(params.manager, id), dir);
     } catch (e) {
       throw new HqError('HQ_ALLOCATION', `Could not cancel allocation ${id}: ${errorMessage(e)}`);
     } finally {
@@ -511,7 +513,7 @@ export class AutoAllocService {
     fs.writeFileSync(scriptPath, script);
     const program = submitProgram(params.manager);
     log.debug(`Running command \`${program} ${scriptPath}\``);
-    const stdout = checkedOutput(program, await runCommand([program, scriptPath], dir));
+    const stdout = await runChecked([program, scriptPath], dir);
     const id = parseSubmitOutput(params.manager, stdout);
     fs.writeFileSync(path.join(dir, 'jobid'), id);
     return id;
@@ -661,12 +663,9 @@ export class AutoAllocService {
   private async cancelAll(params: QueueParams, live: AllocationRecord[]): Promise<void> {
     await Promise.all(
       live.map(async (a) => {
-        const argv = cancelCommand(params.manager, a.id);
+        const cwd = fs.existsSync(a.workdir) ? a.workdir : os.tmpdir();
         try {
-          checkedOutput(
-            argv[0]!,
-            await runCommand(argv, fs.existsSync(a.workdir) ? a.workdir : os.tmpdir()),
-          );
+          await runChecked(cancelCommand(params.manager, a.id), cwd);
           log.info(`Allocation ${a.id} was removed`);
         } catch (e) {
           log.error(`Failed to remove allocation ${a.id}: ${errorMessage(e)}`);
