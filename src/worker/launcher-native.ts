@@ -221,7 +221,14 @@ export function nativeLauncherPath(): string | null {
   if (process.platform !== 'linux') {
     return null;
   }
-  const hash = createHash('sha256').update(SOURCE).digest('hex').slice(0, 16);
+  // The cache may sit in a home directory shared by nodes of other architectures or C
+  // libraries: those get binaries of their own.
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
+    ?.header;
+  const hash = createHash('sha256')
+    .update(`${SOURCE}\0${process.arch}\0${header?.glibcVersionRuntime ?? 'unknown'}`)
+    .digest('hex')
+    .slice(0, 16);
   const dir = cacheDir();
   const binary = path.join(dir, `launcher-${hash}`);
   try {
