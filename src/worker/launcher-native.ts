@@ -232,24 +232,27 @@ export function nativeLauncherPath(): string | null {
   const dir = cacheDir();
   const binary = path.join(dir, `launcher-${hash}`);
   try {
-    const st = fs.statSync(binary);
-    // Only a file of ours that nobody else can have replaced.
-    if (st.uid === process.getuid?.() && (st.mode & 0o022) === 0) {
-      return binary;
+    let ours = false;
+    try {
+      const st = fs.statSync(binary);
+      // Only a file of ours that nobody else can have replaced.
+      ours = st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+    } catch {
+      // not compiled yet
     }
-  } catch {
-    // not compiled yet
-  }
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${binary}.${process.pid}.tmp`;
-    execFileSync('cc', ['-O2', '-o', tmp, '-x', 'c', '-'], {
-      input: SOURCE,
-      stdio: ['pipe', 'ignore', 'pipe'],
-      timeout: 60_000,
-    });
-    fs.chmodSync(tmp, 0o700);
-    fs.renameSync(tmp, binary);
+    if (!ours) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const tmp = `${binary}.${process.pid}.tmp`;
+      execFileSync('cc', ['-O2', '-o', tmp, '-x', 'c', '-'], {
+        input: SOURCE,
+        stdio: ['pipe', 'ignore', 'pipe'],
+        timeout: 60_000,
+      });
+      fs.chmodSync(tmp, 0o700);
+      fs.renameSync(tmp, binary);
+    }
+    // It must also run here (a cache on a `noexec` mount would not): with no input it exits 0.
+    execFileSync(binary, [], { input: '', stdio: ['pipe', 'ignore', 'ignore'], timeout: 10_000 });
     return binary;
   } catch (e) {
     log.debug(`no native task launcher (${errorMessage(e)}); using the Perl one`);
