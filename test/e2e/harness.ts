@@ -344,6 +344,8 @@ export interface WorkerOptions {
   /** Wait until the worker is listed as RUNNING (default true). */
   wait?: boolean;
   serverDir?: string;
+  /** Extra environment of the worker process. */
+  env?: Record<string, string>;
 }
 
 export interface WorkerHandle {
@@ -490,20 +492,24 @@ export class HqEnv {
     const n = ++this.workerCounter;
     const hostname = options.hostname ?? `worker${n}`;
     const workDir = this.path(`work-${hostname}`);
-    const proc = this.spawnHq(`worker-${hostname}`, [
-      '--server-dir',
-      options.serverDir ?? this.serverDir,
-      'worker',
-      'start',
-      '--work-dir',
-      workDir,
-      '--detect-resources=none',
-      '--hostname',
-      hostname,
-      '--cpus',
-      String(options.cpus ?? 1),
-      ...(options.args ?? []),
-    ]);
+    const proc = this.spawnHq(
+      `worker-${hostname}`,
+      [
+        '--server-dir',
+        options.serverDir ?? this.serverDir,
+        'worker',
+        'start',
+        '--work-dir',
+        workDir,
+        '--detect-resources=none',
+        '--hostname',
+        hostname,
+        '--cpus',
+        String(options.cpus ?? 1),
+        ...(options.args ?? []),
+      ],
+      options.env === undefined ? {} : { env: options.env },
+    );
     const handle: WorkerHandle = { id: 0, hostname, workDir, process: proc };
     if (options.wait === false) {
       return handle;
