@@ -154,7 +154,6 @@ function readErrorFile(taskDir: string): string | null {
   return data.toString('utf8');
 }
 
-/** One started task; `outcome` settles once the program and its stdio are done. */
 /**
  * Passes streamed output of one channel on. A program writing a line in pieces (an unbuffered
  * `print`) would otherwise make one stream chunk per piece: pieces arriving within a few
@@ -189,6 +188,7 @@ function outputSink(
   };
 }
 
+/** One started task; `outcome` settles once the program and its stdio are done. */
 export class TaskProcess {
   readonly outcome: Promise<TaskOutcome>;
   /** The program's pid, which is also its process group (own session). */

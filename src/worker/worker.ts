@@ -49,7 +49,7 @@ const EXIT_WAIT_MS = 5000;
 /** How long a busy worker gathers task updates before sending them (see pushUpdate). */
 const UPDATE_FLUSH_DELAY_MS = 2;
 
-/** Up to this many launcher helpers, one per CPU of the worker. */
+/** Launcher helpers per worker: two per CPU, at most this many. */
 const MAX_LAUNCHERS = 4;
 
 function launcherCount(resources: ResourceDescriptor): number {
@@ -135,7 +135,7 @@ export class Worker {
   private readonly hqPath = path.resolve(process.argv[1] ?? 'hq');
   private streams: StreamRegistry | null = null;
   private notify: NotifyServer | null = null;
-  /** Starts programs (file stdio) cheaply; null: spawn directly. Closed at shutdown. */
+  /** Starts programs cheaply (streamed too, with the C helper); null: spawn. Closed at exit. */
   private launcher: Launcher | null = null;
   /** The worker's own environment, read once: every `process.env` access is a getenv call. */
   private readonly baseEnv: Record<string, string> = Object.fromEntries(
