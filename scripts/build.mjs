@@ -2,8 +2,14 @@
 // so running it keeps its PID: env execs node, nothing forks).
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+// uPlot, embedded in the page of `hq journal report` (src/report/uplot-assets.ts): its script and
+// stylesheet go into the bundle as one object define, which esbuild emits once.
+const requireHere = createRequire(import.meta.url);
+const uplotText = (file) => readFileSync(requireHere.resolve(`uplot/dist/${file}`), 'utf8');
+const uplotAssets = { js: uplotText('uPlot.iife.min.js'), css: uplotText('uPlot.min.css') };
 mkdirSync('dist', { recursive: true });
 await build({
   entryPoints: ['src/main.ts'],
@@ -13,7 +19,10 @@ await build({
   format: 'cjs',
   outfile: 'dist/hq',
   banner: { js: '#!/usr/bin/env node' },
-  define: { HQ_VERSION: JSON.stringify(process.env.HQ_BUILD_VERSION ?? pkg.version) },
+  define: {
+    HQ_VERSION: JSON.stringify(process.env.HQ_BUILD_VERSION ?? pkg.version),
+    HQ_UPLOT_ASSETS: JSON.stringify(uplotAssets),
+  },
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -13,6 +13,7 @@ import { defineSubmit } from './cli/submit-command.js';
 import { workerCommand } from './cli/worker-commands.js';
 import { outputLogCommand } from './cli/output-log.js';
 import { allocCommand } from './cli/alloc-commands.js';
+import { journalCommand } from './cli/journal-commands.js';
 
 function wantsJson(argv: string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
@@ -83,6 +84,7 @@ function main(): void {
   program.addCommand(taskCommand(run));
   program.addCommand(defineSubmit(new Command('submit'), run));
   program.addCommand(outputLogCommand(run));
+  program.addCommand(journalCommand(run));
   for (const cmd of program.commands) {
     cmd.exitOverride();
     cmd.configureOutput(program.configureOutput());

@@ -48,6 +48,29 @@ function stringifySorted(value: unknown, indent: string): string {
   return JSON.stringify(value);
 }
 
+/** One-line JSON with keys in alphabetical order at every level (NDJSON output). */
+export function toCompactJson(value: unknown): string {
+  if (value instanceof JsonFloat) {
+    return Number.isInteger(value.value) ? `${value.value}.0` : String(value.value);
+  }
+  if (value === null || value === undefined) {
+    return 'null';
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map((v) => toCompactJson(v)).join(',')}]`;
+  }
+  if (typeof value === 'object' && !(value instanceof Uint8Array)) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${toCompactJson(v)}`).join(',')}}`;
+  }
+  if (value instanceof Uint8Array) {
+    return `[${value.join(',')}]`;
+  }
+  return JSON.stringify(value);
+}
+
 /** Pretty JSON with keys in alphabetical order at every level. */
 export function toSortedJson(value: unknown): string {
   return stringifySorted(value, '');

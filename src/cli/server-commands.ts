@@ -63,6 +63,10 @@ async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
         : durationOption('--idle-timeout <IDLE_TIMEOUT>', opts.idleTimeout),
     accessFile: opts.accessFile ?? null,
     journal: opts.journal ?? null,
+    journalFlushPeriodMs: durationOption(
+      '--journal-flush-period <JOURNAL_FLUSH_PERIOD>',
+      opts.journalFlushPeriod ?? '30s',
+    ),
   });
   printServerInfo(ctx, started.server.info(), ctx.serverDir);
   stopServer = () => started.server.stop();
@@ -177,8 +181,15 @@ export function serverCommand(run: (f: () => Promise<number> | number) => void):
       .option('--idle-timeout <IDLE_TIMEOUT>', 'Duration after which an idle worker is stopped')
       .option('--client-port <CLIENT_PORT>', 'Port for client connections (default: random)')
       .option('--worker-port <WORKER_PORT>', 'Port for worker connections (default: random)')
-      .option('--journal <JOURNAL>', 'Path to a journal file (accepted; persistence comes later)')
-      .option('--journal-flush-period <PERIOD>', 'How often the journal is flushed', '30s')
+      .option(
+        '--journal <JOURNAL>',
+        'Path to a journal file: the server restores its state from it and records every event in it',
+      )
+      .option(
+        '--journal-flush-period <PERIOD>',
+        'How often the journal is flushed to the disk',
+        '30s',
+      )
       .option('--access-file <ACCESS_FILE>', 'Start with the keys and ports of this access file')
       .action((opts: StartOpts, cmd: Command) => run(() => serverStart(opts, cmd))),
   );

@@ -14,6 +14,7 @@ import {
 } from '../common/server-dir.js';
 import { connect, type Connection } from '../transport/connection.js';
 import type { ClientOp, ClientRpc, TaskNotification } from '../transport/messages.js';
+import type { TimedEvent } from '../server/events.js';
 
 export class ClientSession {
   private nextReqId = 1;
@@ -23,6 +24,9 @@ export class ClientSession {
       resolve: (data: unknown) => void;
       reject: (e: Error) => void;
       onEvent: ((n: TaskNotification) => void) | null;
+      onRecords?: (records: TimedEvent[]) => void;
+      /** Resolve (not reject) when the connection closes: a live stream ends that way. */
+      endsWithConnection?: boolean;
     }
   >();
 
@@ -36,6 +40,11 @@ export class ClientSession {
       const e = raw as { op?: unknown; reqId?: unknown; notification?: TaskNotification };
       if (e.op === 'event' && typeof e.reqId === 'number' && e.notification !== undefined) {
         this.pending.get(e.reqId)?.onEvent?.(e.notification);
+        return;
+      }
+      const r = raw as { op?: unknown; reqId?: unknown; records?: unknown };
+      if (r.op === 'events' && typeof r.reqId === 'number' && Array.isArray(r.records)) {
+        this.pending.get(r.reqId)?.onRecords?.(r.records as TimedEvent[]);
         return;
       }
       const m = raw as {
@@ -61,7 +70,11 @@ export class ClientSession {
     });
     connection.onClose(() => {
       for (const waiter of this.pending.values()) {
-        waiter.reject(new HqError('HQ_CONNECTION', 'The connection to the server was closed'));
+        if (waiter.endsWithConnection === true) {
+          waiter.resolve(null);
+        } else {
+          waiter.reject(new HqError('HQ_CONNECTION', 'The connection to the server was closed'));
+        }
       }
       this.pending.clear();
     });
@@ -81,6 +94,32 @@ export class ClientSession {
     return new Promise((resolve, reject) => {
       this.pending.set(reqId, { resolve: resolve, reject, onEvent });
       this.connection.send({ ...req, op, reqId });
+    });
+  }
+
+  /**
+   * Streams server events: `onRecords` gets every `events` frame; resolves with the response,
+   * or when the server closes the connection (how a live stream ends).
+   */
+  stream(
+    req: ClientRpc['journal-stream']['req'],
+    onRecords: (records: TimedEvent[]) => void,
+  ): Promise<void> {
+    if (this.connection.isClosed) {
+      return Promise.reject(
+        new HqError('HQ_CONNECTION', 'The connection to the server was closed'),
+      );
+    }
+    const reqId = this.nextReqId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(reqId, {
+        resolve: () => resolve(),
+        reject,
+        onEvent: null,
+        onRecords,
+        endsWithConnection: req.mode !== 'past',
+      });
+      this.connection.send({ ...req, op: 'journal-stream', reqId });
     });
   }
 

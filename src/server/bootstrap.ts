@@ -23,6 +23,7 @@ import {
 import { VERSION } from '../common/version.js';
 import { connect } from '../transport/connection.js';
 import { HqServer } from './server.js';
+import { openJournal } from './journal/restore.js';
 
 const log = logger('hq::server');
 
@@ -34,6 +35,7 @@ export interface ServerStartOptions {
   idleTimeoutMs: number | null;
   accessFile: string | null;
   journal: string | null;
+  journalFlushPeriodMs: number;
 }
 
 /** True when the access file in `serverDir` leads to a server that completes a handshake. */
@@ -93,17 +95,28 @@ export async function startServer(options: ServerStartOptions): Promise<StartedS
     };
   }
 
-  const server = new HqServer({
-    serverUid: record.server_uid,
-    clientHost: record.client.host,
-    workerHost: record.worker.host,
-    clientPort: record.client.port,
-    workerPort: record.worker.port,
-    clientKey: Buffer.from(record.client.secret_key, 'hex'),
-    workerKey: Buffer.from(record.worker.secret_key, 'hex'),
-    idleTimeoutMs: options.idleTimeoutMs,
-    journalPath: options.journal === null ? null : path.resolve(options.journal),
-  });
+  // The journal is replayed before any socket is bound: clients only ever see restored state.
+  const journalPath = options.journal === null ? null : path.resolve(options.journal);
+  const restored =
+    journalPath === null ? null : openJournal(journalPath, options.journalFlushPeriodMs);
+  if (restored?.state.serverUid != null) {
+    record.server_uid = restored.state.serverUid;
+  }
+  const server = new HqServer(
+    {
+      serverUid: record.server_uid,
+      clientHost: record.client.host,
+      workerHost: record.worker.host,
+      clientPort: record.client.port,
+      workerPort: record.worker.port,
+      clientKey: Buffer.from(record.client.secret_key, 'hex'),
+      workerKey: Buffer.from(record.worker.secret_key, 'hex'),
+      idleTimeoutMs: options.idleTimeoutMs,
+      journalPath,
+    },
+    restored?.state,
+    restored?.writer ?? null,
+  );
   // `--host` is only the name advertised to clients and workers; listen on every interface.
   const ports = await server.start('0.0.0.0');
   record.client.port = ports.clientPort;
@@ -111,6 +124,9 @@ export async function startServer(options: ServerStartOptions): Promise<StartedS
 
   const runDir = createInstanceDir(serverDir);
   server.instanceDir = runDir;
+  if (restored?.replayed === true) {
+    server.resumeRestored();
+  }
   const accessPath = path.join(runDir, ACCESS_FILE);
   log.info(`Saving access file as '${accessPath}'`);
   writePrivateJson(accessPath, record);

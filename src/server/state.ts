@@ -1,7 +1,19 @@
 /**
- * Jobs and tasks as the server holds them, and the rules that derive a job's state.
+ * The server's durable state (jobs, tasks, id counters, queues) and the one function that
+ * changes it: `ServerState.apply`. Live operation and restore both go through `apply`; a
+ * restore is a replay of the journal followed by `settleAfterRestore`.
+ *
+ * Invariants:
+ * - `apply` records exactly what its event says; consequences (a failed task aborting its
+ *   consumers, a job completing) are decided by the live server and arrive as their own events.
+ * - `apply` never throws on an event that does not fit the state (an unknown job, a task in an
+ *   unexpected state): a journal from an odd sequence is skipped over, not fatal.
+ * - Job counters always match the states of the job's tasks.
+ * - Live-only bookkeeping (which worker holds a task, scheduler reservations) is kept on the
+ *   records by the server but never set here, except what an event states.
  */
 import type {
+  QueueParams,
   SubmitDesc,
   TaskDesc,
   JobCounters,
@@ -13,6 +25,11 @@ import type {
 } from '../transport/messages.js';
 import type { TaskRequest } from '../scheduler/scheduler.js';
 import { formatIdSet } from '../common/id-set.js';
+import type { ResourceDescriptor, ResourceRequest } from '../common/resources.js';
+import { logger } from '../common/log.js';
+import type { ServerEvent, TaskId } from './events.js';
+
+const log = logger('hq::server');
 
 export interface TaskRecord {
   id: number;
@@ -32,6 +49,8 @@ export interface TaskRecord {
   nodes: number[] | null;
   /** Sent to its worker ahead of time and not started yet (scheduler prefill). */
   prefilled: boolean;
+  /** The resource request variant it was scheduled with. */
+  variant: number;
   /** What the task holds on its worker while assigned (scheduler bookkeeping). */
   taken: Map<string, number> | null;
   startedAt: number | null;
@@ -59,6 +78,7 @@ class TaskObject implements TaskRecord {
   declare entry: string | null;
   declare nodes: number[] | null;
   declare prefilled: boolean;
+  declare variant: number;
   declare taken: Map<string, number> | null;
   declare error: string | null;
 
@@ -76,6 +96,7 @@ Object.assign(TaskObject.prototype, {
   entry: null,
   nodes: null,
   prefilled: false,
+  variant: 0,
   taken: null,
   error: null,
 });
@@ -211,4 +232,337 @@ export function jobDetail(job: JobRecord, withTasks: boolean | 'summary'): JobDe
     submittedAt: job.submittedAt,
     completedAt: job.completedAt,
   };
+}
+
+/** The scheduler's view of a task's resource request variants (none: one CPU). */
+export function toTaskRequest(variants: ResourceRequest[]): TaskRequest {
+  const convert = (rq: ResourceRequest): TaskRequest => ({
+    needs: rq.resources.map((e) => ({
+      name: e.resource,
+      amount: e.request.kind === 'all' ? 'all' : e.request.amount,
+    })),
+    minTimeMs: rq.minTimeMs,
+    nNodes: rq.nNodes,
+    weight: rq.weight,
+  });
+  const [first, ...rest] = variants;
+  if (first === undefined) {
+    return { needs: [{ name: 'cpus', amount: 10_000 }], minTimeMs: 0 };
+  }
+  const main = convert(first);
+  if (rest.length > 0) {
+    main.alternatives = rest.map(convert);
+  }
+  return main;
+}
+
+export function newJob(
+  id: number,
+  name: string,
+  maxFails: number | null,
+  isOpen: boolean,
+  at: number,
+): JobRecord {
+  return {
+    id,
+    name,
+    maxFails,
+    submits: [],
+    descs: [],
+    tasks: new Map(),
+    counters: emptyCounters(),
+    isOpen,
+    cancelReason: null,
+    submittedAt: at,
+    completedAt: null,
+  };
+}
+
+export interface QueueState {
+  params: QueueParams;
+  paused: boolean;
+  knownWorkerResources: ResourceDescriptor | null;
+}
+
+/** What an applied event made ready to schedule (filled by `apply`, read by the server). */
+export interface Readied {
+  /** Graph tasks whose last dependency just finished, or new graph tasks without pending deps. */
+  tasks: number[];
+}
+
+export class ServerState {
+  readonly jobs = new Map<number, JobRecord>();
+  /** Highest ids ever handed out (0: none yet). */
+  maxJobId = 0;
+  maxWorkerId = 0;
+  maxQueueId = 0;
+  serverUid: string | null = null;
+  readonly queues = new Map<number, QueueState>();
+  /** Set by `apply` for job-created and task-finished: tasks of that job now ready to run. */
+  readonly readied: Readied = { tasks: [] };
+
+  apply(time: number, event: ServerEvent): void {
+    switch (event.type) {
+      case 'server-start':
+        this.serverUid = event.serverUid;
+        return;
+      case 'worker-connected':
+        this.maxWorkerId = Math.max(this.maxWorkerId, event.id);
+        return;
+      case 'job-open': {
+        this.maxJobId = Math.max(this.maxJobId, event.job);
+        this.jobs.set(event.job, newJob(event.job, event.name, event.maxFails, true, time));
+        return;
+      }
+      case 'job-created':
+        return this.applySubmit(time, event);
+      case 'job-close': {
+        const job = this.jobs.get(event.job);
+        if (job !== undefined) {
+          job.isOpen = false;
+        }
+        return;
+      }
+      case 'job-cancel': {
+        const job = this.jobs.get(event.job);
+        if (job !== undefined && event.reason !== null) {
+          job.cancelReason = event.reason;
+        }
+        return;
+      }
+      case 'job-completed': {
+        const job = this.jobs.get(event.job);
+        if (job !== undefined) {
+          job.completedAt = time;
+        }
+        return;
+      }
+      case 'job-forgotten':
+        this.jobs.delete(event.job);
+        return;
+      case 'task-started': {
+        const task = this.task(event);
+        if (task === null) {
+          return;
+        }
+        const [job, record] = task;
+        if (record.state !== 'waiting') {
+          return;
+        }
+        record.state = 'running';
+        record.instance = event.instance;
+        record.variant = event.variant;
+        record.startedAt = time;
+        record.workerId = event.workers[0] ?? null;
+        if (event.workers.length > 1) {
+          record.nodes = event.workers;
+        }
+        job.counters.running++;
+        return;
+      }
+      case 'task-finished': {
+        const task = this.task(event);
+        if (task === null) {
+          return;
+        }
+        const [job, record] = task;
+        this.end(job, record, 'finished', time);
+        this.readied.tasks.length = 0;
+        for (const id of record.consumers ?? []) {
+          const c = job.tasks.get(id);
+          if (c !== undefined && c.state === 'waiting' && c.waitingDeps > 0) {
+            if (--c.waitingDeps === 0) {
+              this.readied.tasks.push(id);
+            }
+          }
+        }
+        return;
+      }
+      case 'task-failed': {
+        const task = this.task(event);
+        if (task !== null) {
+          this.end(task[0], task[1], 'failed', time);
+          task[1].error = event.error;
+        }
+        return;
+      }
+      case 'task-canceled':
+      case 'task-aborted':
+        this.endAll(event.tasks, event.type === 'task-canceled' ? 'canceled' : 'aborted', time);
+        return;
+      case 'task-restarted': {
+        const task = this.task(event);
+        if (task === null || task[1].state !== 'running') {
+          return;
+        }
+        const [job, record] = task;
+        job.counters.running--;
+        record.state = 'waiting';
+        record.instance++;
+        record.startedAt = null;
+        if (event.crashed) {
+          record.crashCount++;
+        }
+        return;
+      }
+      case 'autoalloc-queue-created':
+        this.maxQueueId = Math.max(this.maxQueueId, event.queueId);
+        this.queues.set(event.queueId, {
+          params: event.params,
+          paused: false,
+          knownWorkerResources: null,
+        });
+        return;
+      case 'autoalloc-queue-removed':
+        this.queues.delete(event.queueId);
+        return;
+      case 'autoalloc-queue-paused':
+      case 'autoalloc-queue-resumed': {
+        const queue = this.queues.get(event.queueId);
+        if (queue !== undefined) {
+          queue.paused = event.type === 'autoalloc-queue-paused';
+        }
+        return;
+      }
+      case 'autoalloc-queue-resources': {
+        const queue = this.queues.get(event.queueId);
+        if (queue !== undefined) {
+          queue.knownWorkerResources = event.resources;
+        }
+        return;
+      }
+      case 'id-counters':
+        this.maxJobId = Math.max(this.maxJobId, event.job);
+        this.maxWorkerId = Math.max(this.maxWorkerId, event.worker);
+        this.maxQueueId = Math.max(this.maxQueueId, event.queue);
+        return;
+      case 'server-stop':
+      case 'worker-lost':
+      case 'worker-overview':
+      case 'autoalloc-allocation-queued':
+      case 'autoalloc-allocation-started':
+      case 'autoalloc-allocation-finished':
+      case 'task-notify':
+      case 'job-idle':
+        return;
+    }
+  }
+
+  private task(ref: TaskId): [JobRecord, TaskRecord] | null {
+    const job = this.jobs.get(ref.jobId);
+    const task = job?.tasks.get(ref.taskId);
+    if (job === undefined || task === undefined) {
+      log.warn(`event for unknown task ${ref.jobId}@${ref.taskId} ignored`);
+      return null;
+    }
+    return [job, task];
+  }
+
+  private end(job: JobRecord, task: TaskRecord, state: TaskState, time: number): void {
+    if (isTerminal(task.state)) {
+      return;
+    }
+    if (task.state === 'running') {
+      job.counters.running--;
+    } else if (state === 'finished' || state === 'failed') {
+      task.startedAt ??= time;
+    }
+    task.state = state;
+    task.finishedAt = time;
+    job.counters[state as 'finished' | 'failed' | 'canceled' | 'aborted']++;
+  }
+
+  private endAll(tasks: TaskId[], state: 'canceled' | 'aborted', time: number): void {
+    for (const ref of tasks) {
+      const t = this.task(ref);
+      if (t !== null) {
+        this.end(t[0], t[1], state, time);
+      }
+    }
+  }
+
+  private applySubmit(time: number, event: Extract<ServerEvent, { type: 'job-created' }>): void {
+    let job = this.jobs.get(event.job);
+    if (event.closedJob) {
+      if (job !== undefined) {
+        log.warn(`journal: job ${event.job} created twice; the second submit is ignored`);
+        return;
+      }
+      job = newJob(event.job, event.name, event.maxFails, false, time);
+      this.jobs.set(job.id, job);
+      this.maxJobId = Math.max(this.maxJobId, job.id);
+    } else if (job === undefined || !job.isOpen) {
+      log.warn(`journal: submit into job ${event.job}, which is not open, ignored`);
+      return;
+    }
+    const submit = event.submit;
+    job.submits.push(submit);
+    job.completedAt = null;
+    this.readied.tasks.length = 0;
+    if (submit.kind === 'array') {
+      const desc = addDesc(job, submit.taskDesc, submit.submitDir);
+      let index = 0;
+      for (const range of submit.ids) {
+        for (let i = 0, id = range.start; i < range.count; i++, id += range.step) {
+          const entry = submit.entries === null ? null : (submit.entries[index] ?? null);
+          job.tasks.set(id, newTask(id, desc, entry));
+          index++;
+        }
+      }
+      return;
+    }
+    for (const t of submit.tasks) {
+      const desc = addDesc(job, t.taskDesc, submit.submitDir);
+      job.tasks.set(t.id, newTask(t.id, desc, null, t.deps.length));
+    }
+    for (const t of submit.tasks) {
+      const record = job.tasks.get(t.id)!;
+      let doomed = false;
+      for (const dep of t.deps) {
+        const d = job.tasks.get(dep);
+        if (d === undefined) {
+          continue;
+        }
+        (d.consumers ??= []).push(t.id);
+        if (!isTerminal(d.state)) {
+          record.waitingDeps++;
+        } else if (d.state !== 'finished') {
+          doomed = true; // the server aborts it next
+        }
+      }
+      if (record.waitingDeps === 0 && !doomed) {
+        this.readied.tasks.push(t.id);
+      }
+    }
+  }
+
+  /**
+   * After a replay: finished jobs are dropped (only their ids count), and tasks that were
+   * running when the server went down wait again with the next instance id.
+   */
+  settleAfterRestore(): void {
+    for (const job of [...this.jobs.values()]) {
+      if (job.completedAt !== null) {
+        this.jobs.delete(job.id);
+        continue;
+      }
+      for (const task of job.tasks.values()) {
+        if (task.state === 'running') {
+          task.state = 'waiting';
+          task.instance++;
+          task.startedAt = null;
+          job.counters.running--;
+        }
+        if (task.state === 'waiting') {
+          task.workerId = null;
+          task.nodes = null;
+        }
+      }
+    }
+  }
+}
+
+function addDesc(job: JobRecord, taskDesc: TaskDesc, submitDir: string): number {
+  job.descs.push({ taskDesc, submitDir, request: toTaskRequest(taskDesc.resources) });
+  return job.descs.length - 1;
 }

@@ -18,6 +18,8 @@
  */
 import type { ResourceDescriptor, ResourceRequest } from '../common/resources.js';
 import type { IdRange, IdSelector } from '../common/id-set.js';
+import type { TimedEvent } from '../server/events.js';
+import type { HwState } from '../worker/hw-monitor.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -292,6 +294,19 @@ export interface ClientRpc {
   'alloc-remove': { req: { queueId: number; force: boolean }; res: null };
   'alloc-pause': { req: { queueId: number }; res: null };
   'alloc-resume': { req: { queueId: number }; res: null };
+  /**
+   * Server events, pushed as `events` frames. `past`: the history, then the response;
+   * `past-live`: the history, then live events until the server stops (no response);
+   * `live`: only live events. `filter`: upstream's flags (0: all); `jobs`: only these jobs.
+   */
+  'journal-stream': {
+    req: { mode: 'past' | 'past-live' | 'live'; filter?: number; jobs?: number[] | null };
+    res: null;
+  };
+  /** Answered once the journal is on disk. */
+  'journal-flush': { req: Record<never, never>; res: null };
+  /** Rewrites the journal without finished jobs and lost workers. */
+  'journal-prune': { req: Record<never, never>; res: null };
 }
 
 export type ClientOp = keyof ClientRpc;
@@ -311,7 +326,9 @@ export type ServerResponse =
   | { op: 'response'; reqId: number; ok: true; data: unknown }
   | { op: 'response'; reqId: number; ok: false; error: string }
   /** Pushed to a pending request (e.g. `wait-jobs` with `notify`) before its response. */
-  | { op: 'event'; reqId: number; notification: TaskNotification };
+  | { op: 'event'; reqId: number; notification: TaskNotification }
+  /** Server events for a `journal-stream` request. */
+  | { op: 'events'; reqId: number; records: TimedEvent[] };
 
 // ---- worker <-> server -----------------------------------------------------------------------
 
@@ -352,7 +369,9 @@ export type WorkerToServer =
   /** The worker is about to exit on its own (idle timeout, time limit). */
   | { op: 'stopping'; reason: WorkerLostReason }
   /** `hq task notify` from inside a running task. */
-  | { op: 'notify'; jobId: number; taskId: number; message: string };
+  | { op: 'notify'; jobId: number; taskId: number; message: string }
+  /** Hardware state, every `--overview-interval`. */
+  | { op: 'overview'; hwState: HwState | null };
 
 export type ServerToWorker =
   | {

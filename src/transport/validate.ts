@@ -51,6 +51,8 @@ function selector(o: Obj): void {
 }
 
 const EMPTY_OPS = new Set<ClientOp>([
+  'journal-flush',
+  'journal-prune',
   'server-info',
   'server-stop',
   'debug-dump',
@@ -222,6 +224,21 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     arraySubmit(o['array']);
     return o as ClientRequest;
   }
+  if (op === 'journal-stream') {
+    const mode = str(o, 'mode');
+    if (mode !== 'past' && mode !== 'past-live' && mode !== 'live') {
+      fail(`unknown stream mode '${mode}'`);
+    }
+    if (o['filter'] !== undefined) {
+      int(o, 'filter');
+    }
+    if (o['jobs'] !== undefined && o['jobs'] !== null) {
+      if (!Array.isArray(o['jobs']) || !o['jobs'].every((j) => Number.isInteger(j))) {
+        fail('jobs is not a list of ids');
+      }
+    }
+    return o as ClientRequest;
+  }
   fail(`unknown request '${String(op)}'`);
 }
 
@@ -272,6 +289,20 @@ export function parseWorkerMessage(raw: unknown): WorkerToServer {
         fail('notification message is longer than 1024 bytes');
       }
       return { op: 'notify', jobId: o['jobId'] as number, taskId: o['taskId'] as number, message };
+    }
+    case 'overview': {
+      const hw = o['hwState'];
+      if (hw !== null) {
+        const state = obj(hw, 'hwState');
+        const cpu = obj(state['cpu_usage'], 'cpu_usage');
+        if (!Array.isArray(cpu['cpu_per_core_percent_usage'])) {
+          fail('cpu_per_core_percent_usage is not a list');
+        }
+        obj(state['memory_usage'], 'memory_usage');
+        obj(state['network_usage'], 'network_usage');
+        int(state, 'timestamp');
+      }
+      return o as WorkerToServer;
     }
     case 'stopping': {
       const reason = str(o, 'reason');

@@ -38,6 +38,7 @@ import { StreamRegistry } from './stream-writer.js';
 import { NotifyServer } from './notify.js';
 import { Launcher } from './launcher.js';
 import { allowedCpus } from './hwdetect.js';
+import { HwMonitor } from './hw-monitor.js';
 
 const log = logger('hq::worker');
 
@@ -125,6 +126,7 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private lifeTimer: NodeJS.Timeout | null = null;
+  private overviewTimer: NodeJS.Timeout | null = null;
   private idleTimeoutMs: number | null;
   private serverUid = '';
   private workerId = 0;
@@ -199,6 +201,9 @@ export class Worker {
       }, this.options.timeLimitMs);
     }
     this.resetIdleTimer();
+    if (this.options.overviewIntervalMs !== null && this.options.overviewIntervalMs > 0) {
+      this.startOverviews(this.options.overviewIntervalMs);
+    }
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
         log.info(`received ${signal}, stopping`);
@@ -206,6 +211,26 @@ export class Worker {
       });
     }
     return this.exitCode;
+  }
+
+  /** Sends hardware state every `intervalMs`; a sample is taken only after the last one is sent. */
+  private startOverviews(intervalMs: number): void {
+    const names = new Set(this.options.resources.resources.map((r) => r.name));
+    const monitor = new HwMonitor({ nvidia: names.has('gpus/nvidia'), amd: names.has('gpus/amd') });
+    const next = (): void => {
+      this.overviewTimer = setTimeout(() => {
+        monitor.sample().then(
+          (hwState) => {
+            if (!this.exiting) {
+              this.connection?.send({ op: 'overview', hwState });
+              next();
+            }
+          },
+          () => next(),
+        );
+      }, intervalMs);
+    };
+    next();
   }
 
   private register(connection: Connection, configuration: WorkerConfiguration): Promise<void> {
@@ -629,7 +654,7 @@ export class Worker {
       return;
     }
     this.exiting = true;
-    for (const timer of [this.heartbeatTimer, this.idleTimer, this.lifeTimer]) {
+    for (const timer of [this.heartbeatTimer, this.idleTimer, this.lifeTimer, this.overviewTimer]) {
       if (timer) {
         clearTimeout(timer);
       }

@@ -31,6 +31,7 @@ import type {
   WorkerLostReason,
 } from '../../transport/messages.js';
 import type { ServerEvent } from '../events.js';
+import type { QueueState } from '../state.js';
 import {
   allocationName,
   cancelCommand,
@@ -183,6 +184,26 @@ export class AutoAllocService {
   }
 
   /**
+   * Re-creates queues from a journal (no events: the journal already holds them). Their
+   * allocations are not restored: a restarted server submits new ones as work requires.
+   */
+  restoreQueues(maxQueueId: number, queues: ReadonlyMap<number, QueueState>): void {
+    this.nextQueueId = Math.max(this.nextQueueId, maxQueueId + 1);
+    for (const [id, q] of [...queues].sort(([a], [b]) => a - b)) {
+      this.queues.set(id, {
+        id,
+        params: q.params,
+        state: q.paused ? 'paused' : 'active',
+        knownWorkerResources: q.knownWorkerResources,
+        allocations: new Map(),
+        allocationCounter: 0,
+        limiter: new RateLimiter(this.maxAllocationFails),
+      });
+    }
+    this.scheduleSoon();
+  }
+
+  /**
    * Submits a test allocation with the largest worker count of the queue (held, for PBS) and
    * cancels it at once. Its directory is kept when the submission fails, for inspection.
    */
@@ -296,6 +317,11 @@ export class AutoAllocService {
     const queue = this.queues.get(allocation.queueId);
     if (queue !== undefined && queue.knownWorkerResources === null) {
       queue.knownWorkerResources = configuration.resources;
+      this.deps.emit({
+        type: 'autoalloc-queue-resources',
+        queueId: queue.id,
+        resources: configuration.resources,
+      });
     }
     log.info(`Worker ${workerId} connected from allocation ${allocation.id}`);
     if (allocation.status === 'queued') {

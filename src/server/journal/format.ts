@@ -1,0 +1,229 @@
+/**
+ * The journal file: a header, then records back to back.
+ *
+ *   header  = "hqtsjrnl" | u32 LE format version | u32 LE crc32(first 12 bytes)     (16 bytes)
+ *   record  = u32 LE payload length | u32 LE crc32(length bytes ‖ payload) | payload
+ *   payload = msgpack [time (epoch ms), ServerEvent]
+ *
+ * Invariants:
+ * - A record is valid only when its length fits the file and the 128 MiB limit, its CRC
+ *   matches and its payload decodes; nothing is allocated before the length is checked.
+ * - Reading stops at the first invalid record. If no valid record follows it, the damage is a
+ *   torn or zero-filled tail left by a crash and is cut off (`scanJournal` reports where);
+ *   if a valid record does follow, the file is corrupted in the middle and is refused with
+ *   the byte offset, because cutting there would silently drop acknowledged history.
+ * - A file in upstream's format (`hqjl…`) or of a newer version is refused, never parsed.
+ */
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { Packr, Unpackr } from 'msgpackr';
+import { HqError } from '../../common/errors.js';
+import type { ServerEvent, TimedEvent } from '../events.js';
+
+export const JOURNAL_MAGIC = Buffer.from('hqtsjrnl', 'latin1');
+export const JOURNAL_VERSION = 1;
+export const HEADER_BYTES = 16;
+const RECORD_HEADER_BYTES = 8;
+export const MAX_RECORD_BYTES = 128 * 1024 * 1024;
+const READ_CHUNK_BYTES = 8 * 1024 * 1024;
+const MAX_TAIL_SCAN_BYTES = 64 * 1024 * 1024;
+const UPSTREAM_MAGIC = Buffer.from('hqjl', 'latin1');
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export function journalHeader(): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  JOURNAL_MAGIC.copy(header, 0);
+  header.writeUInt32LE(JOURNAL_VERSION, 8);
+  header.writeUInt32LE(zlib.crc32(header.subarray(0, 12)), 12);
+  return header;
+}
+
+export function encodeRecord(time: number, event: ServerEvent): Buffer {
+  const payload = packr.pack([time, event]);
+  const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
+  record.writeUInt32LE(payload.length, 0);
+  payload.copy(record, RECORD_HEADER_BYTES);
+  record.writeUInt32LE(zlib.crc32(payload, zlib.crc32(record.subarray(0, 4))), 4);
+  return record;
+}
+
+type Decoded = { record: TimedEvent; size: number } | 'incomplete' | 'invalid';
+
+/** Decodes the record at `offset` of `buf`. */
+function decodeAt(buf: Buffer, offset: number): Decoded {
+  if (buf.length - offset < RECORD_HEADER_BYTES) {
+    return 'incomplete';
+  }
+  const length = buf.readUInt32LE(offset);
+  if (length > MAX_RECORD_BYTES) {
+    return 'invalid';
+  }
+  if (length > buf.length - offset - RECORD_HEADER_BYTES) {
+    return 'incomplete';
+  }
+  const start = offset + RECORD_HEADER_BYTES;
+  const payload = buf.subarray(start, start + length);
+  const crc = zlib.crc32(payload, zlib.crc32(buf.subarray(offset, offset + 4)));
+  if (crc !== buf.readUInt32LE(offset + 4)) {
+    return 'invalid';
+  }
+  let value: unknown;
+  try {
+    value = unpackr.unpack(payload);
+  } catch {
+    return 'invalid';
+  }
+  if (
+    !Array.isArray(value) ||
+    typeof value[0] !== 'number' ||
+    typeof value[1] !== 'object' ||
+    value[1] === null ||
+    typeof (value[1] as { type?: unknown }).type !== 'string'
+  ) {
+    return 'invalid';
+  }
+  return { record: { time: value[0], event: value[1] as ServerEvent }, size: length + 8 };
+}
+
+/** Checks a header; throws the user-facing refusal for foreign or newer files. */
+function checkHeader(head: Buffer, file: string, size: number): 'ok' | 'torn' {
+  if (head.subarray(0, 4).equals(UPSTREAM_MAGIC)) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `Journal ${file} was written by upstream HyperQueue and cannot be read by this hq; use a new journal path`,
+    );
+  }
+  if (size < HEADER_BYTES) {
+    // A crash while the header was written: a prefix of a valid header is a new journal.
+    const expected = journalHeader().subarray(0, size);
+    if (head.subarray(0, size).equals(expected) || head.subarray(0, size).every((b) => b === 0)) {
+      return 'torn';
+    }
+    throw new HqError('HQ_INVALID_ARGUMENT', `Invalid journal format: ${file}`);
+  }
+  if (!head.subarray(0, 8).equals(JOURNAL_MAGIC)) {
+    throw new HqError('HQ_INVALID_ARGUMENT', `Invalid journal format: ${file}`);
+  }
+  if (head.readUInt32LE(12) !== zlib.crc32(head.subarray(0, 12))) {
+    throw new HqError('HQ_INVALID_ARGUMENT', `Journal ${file} has a damaged header`);
+  }
+  const version = head.readUInt32LE(8);
+  if (version !== JOURNAL_VERSION) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `Cannot load newer journal file ${file}: its format version is ${version}, this hq supports ${JOURNAL_VERSION}`,
+    );
+  }
+  return 'ok';
+}
+
+export interface ScanResult {
+  /** Byte offset just past the last valid record (where appending continues). */
+  validEnd: number;
+  /** The file is shorter than a header (or empty): it gets a fresh header. */
+  needsHeader: boolean;
+  /** Bytes after `validEnd` that are a torn or zero-filled tail (0: none). */
+  tornBytes: number;
+  records: number;
+}
+
+/**
+ * Whether a valid record starts anywhere in `buf` from `from` on. Only offsets whose payload
+ * starts like ours (a msgpack 2-array) are CRC-checked, so scanning garbage stays cheap.
+ */
+function validRecordAfter(buf: Buffer, from: number): number | null {
+  for (let p = from; p + RECORD_HEADER_BYTES < buf.length; p++) {
+    if (buf[p + RECORD_HEADER_BYTES] !== 0x92) {
+      continue;
+    }
+    if (typeof decodeAt(buf, p) === 'object') {
+      return p;
+    }
+  }
+  return null;
+}
+
+/**
+ * Reads every valid record of an existing journal, calling `onRecord` for each, and decides
+ * what follows the last one. Throws HqError for a foreign, newer or mid-file-corrupted file.
+ */
+export function scanJournal(file: string, onRecord: (record: TimedEvent) => void): ScanResult {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const head = Buffer.alloc(HEADER_BYTES);
+    const headRead = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
+    if (size === 0) {
+      return { validEnd: 0, needsHeader: true, tornBytes: 0, records: 0 };
+    }
+    if (checkHeader(head.subarray(0, headRead), file, size) === 'torn') {
+      return { validEnd: 0, needsHeader: true, tornBytes: size, records: 0 };
+    }
+    let records = 0;
+    let base = HEADER_BYTES; // file offset of buf[0]
+    let buf = Buffer.alloc(0);
+    let offset = 0;
+    let eof = false;
+    for (;;) {
+      const got = decodeAt(buf, offset);
+      if (typeof got === 'object') {
+        onRecord(got.record);
+        records++;
+        offset += got.size;
+        continue;
+      }
+      if (got === 'incomplete' && !eof) {
+        // Refill: keep the undecoded rest, and read at least what the next record claims.
+        const claimed =
+          buf.length - offset >= 4 ? buf.readUInt32LE(offset) + RECORD_HEADER_BYTES : 0;
+        const want = Math.max(READ_CHUNK_BYTES, Math.min(claimed, MAX_RECORD_BYTES + 8));
+        const rest = buf.subarray(offset);
+        const chunk = Buffer.allocUnsafe(rest.length + want);
+        rest.copy(chunk, 0);
+        const n = fs.readSync(fd, chunk, rest.length, want, base + buf.length);
+        base += offset;
+        buf = chunk.subarray(0, rest.length + n);
+        offset = 0;
+        eof = base + buf.length >= size;
+        if (n > 0) {
+          continue;
+        }
+        eof = true;
+      }
+      break;
+    }
+    const validEnd = base + offset;
+    if (validEnd >= size) {
+      return { validEnd, needsHeader: false, tornBytes: 0, records };
+    }
+    // A torn tail is at most a few turns of writes; a damaged region beyond the scan limit
+    // cannot be one, so it is refused like damage followed by valid records.
+    const tail = Buffer.allocUnsafe(Math.min(size - validEnd, MAX_TAIL_SCAN_BYTES));
+    fs.readSync(fd, tail, 0, tail.length, validEnd);
+    const next = validRecordAfter(tail, 1);
+    if (next === null && tail.length < size - validEnd) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `Journal ${file} is corrupted at byte offset ${validEnd} (${size - validEnd} bytes follow, too many for an interrupted write); refusing to start. Move the file away, or cut it at offset ${validEnd} to drop everything after the damage`,
+      );
+    }
+    if (next !== null) {
+      throw new HqError(
+        'HQ_INVALID_ARGUMENT',
+        `Journal ${file} is corrupted at byte offset ${validEnd} (valid records follow at byte offset ${validEnd + next}); refusing to start. Move the file away, or cut it at offset ${validEnd} to drop everything after the damage`,
+      );
+    }
+    return { validEnd, needsHeader: false, tornBytes: size - validEnd, records };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads a journal for export/report: every valid record; a damaged tail is skipped. */
+export function readJournal(file: string): TimedEvent[] {
+  const out: TimedEvent[] = [];
+  scanJournal(file, (r) => out.push(r));
+  return out;
+}

@@ -1,0 +1,229 @@
+/**
+ * Appends records to the journal and makes them durable.
+ *
+ * Invariants:
+ * - Records reach the OS in order, once per event-loop turn (one write of one buffer), so a
+ *   killed server loses at most the current turn and `journal export` sees everything else.
+ * - `sync()` resolves only once every record appended before the call is fdatasynced. At most
+ *   one fdatasync is in flight; callers that arrive meanwhile share the next one (group
+ *   commit), and the event loop never blocks on the disk except at `close()`.
+ * - The writer is the only owner of the file descriptor; `close()` is idempotent.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { errorMessage } from '../../common/errors.js';
+import { logger } from '../../common/log.js';
+import type { ServerEvent, TimedEvent } from '../events.js';
+import { encodeRecord, journalHeader } from './format.js';
+
+const log = logger('hq::server::journal');
+
+interface SyncWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  let done = 0;
+  while (done < data.length) {
+    done += fs.writeSync(fd, data, done, data.length - done);
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Not every file system lets a directory be synced; the rename itself has happened.
+  } finally {
+    if (fd !== null) {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+export class JournalWriter {
+  private fd: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushQueued = false;
+  /** Bytes handed to the OS (file size) and bytes known to be on disk. */
+  private written: number;
+  private durable: number;
+  private syncing = false;
+  private waiters: SyncWaiter[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Bumped by `rewrite`: a sync started on the old file says nothing about the new one. */
+  private generation = 0;
+
+  readonly file: string;
+
+  /**
+   * Opens `file` for appending at `validEnd` (what a scan found valid; anything after it is
+   * cut off), writing a header first when `needsHeader`.
+   */
+  constructor(
+    file: string,
+    opts: { validEnd: number; needsHeader: boolean; flushPeriodMs: number },
+  ) {
+    this.file = file;
+    const exists = fs.existsSync(file);
+    this.fd = fs.openSync(file, exists ? 'r+' : 'w');
+    if (opts.needsHeader) {
+      fs.ftruncateSync(this.fd, 0);
+      writeAll(this.fd, journalHeader());
+      fs.fdatasyncSync(this.fd);
+      this.written = this.durable = fs.fstatSync(this.fd).size;
+    } else {
+      if (fs.fstatSync(this.fd).size !== opts.validEnd) {
+        fs.ftruncateSync(this.fd, opts.validEnd);
+        fs.fdatasyncSync(this.fd);
+      }
+      this.written = this.durable = opts.validEnd;
+    }
+    fs.closeSync(this.fd);
+    this.fd = fs.openSync(file, 'a');
+    if (opts.flushPeriodMs > 0) {
+      this.timer = setInterval(() => {
+        if (this.written > this.durable || this.pendingBytes > 0) {
+          this.sync().catch((e: unknown) => log.error(`journal sync failed: ${errorMessage(e)}`));
+        }
+      }, opts.flushPeriodMs);
+      this.timer.unref();
+    }
+  }
+
+  append(time: number, event: ServerEvent): void {
+    if (this.closed) {
+      return;
+    }
+    const record = encodeRecord(time, event);
+    this.pending.push(record);
+    this.pendingBytes += record.length;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => this.writePending());
+    }
+  }
+
+  /** Hands every appended record to the OS now. */
+  writePending(): void {
+    this.flushQueued = false;
+    if (this.pendingBytes === 0 || this.closed) {
+      return;
+    }
+    const data =
+      this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    writeAll(this.fd, data);
+    this.written += data.length;
+  }
+
+  /** Resolves once everything appended so far is on disk. */
+  sync(): Promise<void> {
+    if (this.closed) {
+      return Promise.resolve();
+    }
+    this.writePending();
+    if (this.durable >= this.written) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ target: this.written, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.syncing || this.waiters.length === 0 || this.closed) {
+      return;
+    }
+    this.syncing = true;
+    const target = this.written;
+    const generation = this.generation;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      if (generation !== this.generation) {
+        // The file was rewritten (and synced) meanwhile: every earlier record is durable.
+        err = null;
+      }
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) {
+        if (err) {
+          w.reject(err);
+        } else if (w.target <= target || generation !== this.generation) {
+          w.resolve();
+        } else {
+          this.waiters.push(w);
+        }
+      }
+      if (!err && generation === this.generation) {
+        this.durable = Math.max(this.durable, target);
+      }
+      this.kick();
+    });
+  }
+
+  /**
+   * Replaces the journal with `records` (compaction): written to `<file>.tmp`, synced,
+   * renamed over the journal, the directory synced, and the journal reopened for appending.
+   */
+  rewrite(records: TimedEvent[]): void {
+    this.writePending();
+    const tmp = `${this.file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      writeAll(fd, journalHeader());
+      const chunk: Buffer[] = [];
+      let bytes = 0;
+      for (const r of records) {
+        const b = encodeRecord(r.time, r.event);
+        chunk.push(b);
+        bytes += b.length;
+        if (bytes > 4 * 1024 * 1024) {
+          writeAll(fd, Buffer.concat(chunk, bytes));
+          chunk.length = 0;
+          bytes = 0;
+        }
+      }
+      writeAll(fd, Buffer.concat(chunk, bytes));
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    fsyncDirectory(path.dirname(this.file));
+    fs.closeSync(this.fd);
+    this.fd = fs.openSync(this.file, 'a');
+    this.generation++;
+    this.written = this.durable = fs.fstatSync(this.fd).size;
+  }
+
+  /** Writes and syncs what is left, then closes the file (graceful stop). */
+  close(): void {
+    if (this.closed) {
+      return;
+    }
+    this.writePending();
+    this.closed = true;
+    if (this.timer !== null) {
+      clearInterval(this.timer);
+    }
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      log.error(`journal sync failed: ${errorMessage(e)}`);
+    }
+    fs.closeSync(this.fd);
+    for (const w of this.waiters) {
+      w.resolve();
+    }
+    this.waiters = [];
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Submit validation and the submit-time pass over task paths. Everything here runs before a
+ * `job-created` event is emitted, so a submit that fails validation changes nothing.
+ */
+import * as path from 'node:path';
+import { HqError } from '../common/errors.js';
+import { fillPlaceholders, hasPlaceholders } from '../common/placeholders.js';
+import type { ArraySubmit, GraphSubmit, TaskDesc } from '../transport/messages.js';
+import type { JobRecord } from './state.js';
+
+/**
+ * JOB_ID, SUBMIT_DIR and SERVER_UID are known at submit time; the cwd becomes absolute, and
+ * paths without placeholders left become absolute too.
+ */
+export function resolveSubmitPaths(
+  jobId: number,
+  desc: TaskDesc,
+  submitDir: string,
+  serverUid: string,
+): TaskDesc {
+  const values = { JOB_ID: String(jobId), SUBMIT_DIR: submitDir, SERVER_UID: serverUid };
+  const program = desc.program;
+  const cwd = path.resolve(submitDir, fillPlaceholders(program.cwd, values));
+  const stdio = (def: typeof program.stdout): typeof program.stdout => {
+    if (def.kind !== 'file') {
+      return def;
+    }
+    const p = fillPlaceholders(fillPlaceholders(def.path, values), { CWD: cwd });
+    return { ...def, path: hasPlaceholders(p) ? p : path.resolve(cwd, p) };
+  };
+  const stream = desc.streamPath;
+  return {
+    ...desc,
+    program: { ...program, cwd, stdout: stdio(program.stdout), stderr: stdio(program.stderr) },
+    streamPath: stream === null ? null : path.resolve(submitDir, fillPlaceholders(stream, values)),
+  };
+}
+
+/**
+ * Checks an array submit into `existing` (null: a new job) and numbers its tasks when the
+ * client left that to the server (`autoIds`, changed in place). Returns the task count.
+ */
+export function validateArraySubmit(
+  jobId: number,
+  existing: JobRecord | null,
+  array: ArraySubmit,
+): number {
+  const tasks = existing?.tasks ?? new Map<number, unknown>();
+  if (array.autoIds) {
+    let first = 0;
+    for (const id of tasks.keys()) {
+      first = Math.max(first, id + 1);
+    }
+    const count = array.entries === null ? 1 : array.entries.length;
+    array.ids = count === 0 ? [] : [{ start: first, count, step: 1 }];
+    array.autoIds = false;
+  }
+  let nTasks = 0;
+  const seen = new Set<number>();
+  for (const range of array.ids) {
+    if (range.count < 0 || range.step < 1 || !Number.isSafeInteger(range.start)) {
+      throw new HqError('HQ_INVALID_ARGUMENT', 'Invalid task id range');
+    }
+    nTasks += range.count;
+    // Ids must be new; checking each one only matters where some could collide.
+    if (tasks.size > 0 || array.ids.length > 1) {
+      for (let i = 0, id = range.start; i < range.count; i++, id += range.step) {
+        if (tasks.has(id) || seen.has(id)) {
+          throw new HqError('HQ_INVALID_ARGUMENT', `Task ${id} already exists in job ${jobId}.`);
+        }
+        seen.add(id);
+      }
+    }
+  }
+  if (nTasks === 0) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'Submitted job has no tasks');
+  }
+  if (array.entries !== null && array.entries.length < nTasks) {
+    throw new HqError('HQ_INVALID_ARGUMENT', 'Fewer entries than task ids');
+  }
+  return nTasks;
+}
+
+/**
+ * Checks a task graph: new unique ids, and dependencies on earlier tasks of this submit or on
+ * tasks already in the job, so a valid graph is acyclic by construction.
+ */
+export function validateGraphSubmit(
+  jobId: number,
+  existing: JobRecord | null,
+  graph: GraphSubmit,
+): void {
+  const tasks = existing?.tasks ?? new Map<number, unknown>();
+  const ids = new Set<number>();
+  for (const t of graph.tasks) {
+    if (tasks.has(t.id)) {
+      throw new HqError('HQ_INVALID_ARGUMENT', `Task ${t.id} already exists in job ${jobId}.`);
+    }
+    if (ids.has(t.id)) {
+      throw new HqError('HQ_INVALID_ARGUMENT', `Task ${t.id} is defined more than once.`);
+    }
+    ids.add(t.id);
+  }
+  const seen = new Set<number>();
+  for (const t of graph.tasks) {
+    for (const dep of t.deps) {
+      if (!seen.has(dep) && !tasks.has(dep)) {
+        throw new HqError('HQ_INVALID_ARGUMENT', `Invalid dependency on ${t.id}`);
+      }
+    }
+    seen.add(t.id);
+  }
+}

@@ -1,0 +1,216 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+
+import type { ServerEvent } from '../../src/server/events.js';
+import { pruneRecords } from '../../src/server/journal/prune.js';
+import { ServerState, jobStatus } from '../../src/server/state.js';
+import type { TaskDesc } from '../../src/transport/messages.js';
+
+const DESC: TaskDesc = {
+  program: {
+    args: ['true'],
+    env: {},
+    cwd: '/tmp',
+    stdout: { kind: 'null' },
+    stderr: { kind: 'null' },
+    stdin: null,
+  },
+  resources: [],
+  timeLimitMs: null,
+  priority: 0,
+  crashLimit: 5,
+  taskDir: false,
+  pinMode: null,
+  streamPath: null,
+};
+
+function arrayJob(job: number, start: number, count: number, closedJob = true): ServerEvent {
+  return {
+    type: 'job-created',
+    job,
+    closedJob,
+    name: `job${job}`,
+    maxFails: null,
+    submit: {
+      kind: 'array',
+      ids: [{ start, count, step: 1 }],
+      autoIds: false,
+      entries: null,
+      taskDesc: DESC,
+      submitDir: '/tmp',
+    },
+  };
+}
+
+function graphJob(job: number, tasks: [number, number[]][]): ServerEvent {
+  return {
+    type: 'job-created',
+    job,
+    closedJob: true,
+    name: 'graph',
+    maxFails: null,
+    submit: {
+      kind: 'graph',
+      submitDir: '/tmp',
+      tasks: tasks.map(([id, deps]) => ({ id, deps, taskDesc: DESC })),
+    },
+  };
+}
+
+function started(jobId: number, taskId: number, worker = 1, instance = 0): ServerEvent {
+  return { type: 'task-started', jobId, taskId, instance, workers: [worker], variant: 0 };
+}
+
+function replay(events: ServerEvent[]): ServerState {
+  const state = new ServerState();
+  events.forEach((e, i) => state.apply(1000 + i, e));
+  return state;
+}
+
+void describe('ServerState.apply', () => {
+  void it('keeps job counters in step with task states', () => {
+    const s = replay([
+      arrayJob(1, 0, 4),
+      started(1, 0),
+      started(1, 1),
+      { type: 'task-finished', jobId: 1, taskId: 0 },
+      { type: 'task-failed', jobId: 1, taskId: 1, error: 'boom' },
+      { type: 'task-canceled', tasks: [{ jobId: 1, taskId: 2 }] },
+    ]);
+    const job = s.jobs.get(1)!;
+    assert.deepEqual(job.counters, { running: 0, finished: 1, failed: 1, canceled: 1, aborted: 0 });
+    assert.equal(job.tasks.get(1)!.error, 'boom');
+    assert.equal(job.tasks.get(3)!.state, 'waiting');
+    assert.equal(jobStatus(job.tasks.size, job.counters, job.isOpen), 'waiting');
+    assert.equal(s.maxJobId, 1);
+  });
+
+  void it('counts crashes through restarts and keeps them over a later start', () => {
+    const s = replay([
+      arrayJob(1, 0, 1),
+      started(1, 0),
+      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: true },
+      started(1, 0, 2, 1),
+      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: false },
+    ]);
+    const task = s.jobs.get(1)!.tasks.get(0)!;
+    assert.equal(task.state, 'waiting');
+    assert.equal(task.instance, 2);
+    assert.equal(task.crashCount, 1);
+    assert.equal(s.jobs.get(1)!.counters.running, 0);
+  });
+
+  void it('releases graph consumers as their dependencies finish', () => {
+    const s = new ServerState();
+    s.apply(
+      1,
+      graphJob(1, [
+        [0, []],
+        [1, []],
+        [2, [0, 1]],
+      ]),
+    );
+    assert.deepEqual(s.readied.tasks, [0, 1]);
+    s.apply(2, started(1, 0));
+    s.apply(3, { type: 'task-finished', jobId: 1, taskId: 0 });
+    assert.deepEqual(s.readied.tasks, []);
+    s.apply(4, started(1, 1));
+    s.apply(5, { type: 'task-finished', jobId: 1, taskId: 1 });
+    assert.deepEqual(s.readied.tasks, [2]);
+    assert.equal(s.jobs.get(1)!.tasks.get(2)!.waitingDeps, 0);
+  });
+
+  void it('adds submits to open jobs only, and ignores odd sequences without throwing', () => {
+    const s = replay([
+      { type: 'job-open', job: 1, name: 'open', maxFails: null },
+      arrayJob(1, 0, 2, false),
+      arrayJob(2, 0, 1, false), // job 2 is not open: ignored
+      arrayJob(1, 0, 1), // job 1 created twice: ignored
+      { type: 'task-finished', jobId: 9, taskId: 9 },
+      { type: 'job-close', job: 7 },
+      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: true }, // not running: ignored
+    ]);
+    assert.deepEqual([...s.jobs.keys()], [1]);
+    assert.equal(s.jobs.get(1)!.tasks.size, 2);
+    assert.equal(s.jobs.get(1)!.isOpen, true);
+    assert.equal(s.jobs.get(1)!.tasks.get(0)!.crashCount, 0);
+  });
+
+  void it('settles after a restore: finished jobs go, running tasks wait with the next instance', () => {
+    const s = replay([
+      { type: 'server-start', serverUid: 'uid1' },
+      { type: 'worker-connected', id: 4, configuration: {} as never },
+      arrayJob(1, 0, 1),
+      started(1, 0),
+      { type: 'task-finished', jobId: 1, taskId: 0 },
+      { type: 'job-completed', job: 1 },
+      arrayJob(2, 0, 3),
+      started(2, 0),
+      started(2, 1),
+      { type: 'task-finished', jobId: 2, taskId: 1 },
+      { type: 'server-start', serverUid: 'uid1' },
+    ]);
+    s.settleAfterRestore();
+    assert.deepEqual([...s.jobs.keys()], [2]);
+    const job = s.jobs.get(2)!;
+    assert.equal(job.tasks.get(0)!.state, 'waiting');
+    assert.equal(job.tasks.get(0)!.instance, 1);
+    assert.equal(job.tasks.get(0)!.workerId, null);
+    assert.equal(job.tasks.get(1)!.state, 'finished');
+    assert.equal(job.tasks.get(2)!.instance, 0);
+    assert.deepEqual(job.counters, { running: 0, finished: 1, failed: 0, canceled: 0, aborted: 0 });
+    assert.equal(s.maxJobId, 2);
+    assert.equal(s.maxWorkerId, 4);
+    assert.equal(s.serverUid, 'uid1');
+  });
+
+  void it('tracks queues, their pause state, known resources and the highest queue id', () => {
+    const params = {} as never;
+    const resources = { resources: [], coupling: { weights: [] } };
+    const s = replay([
+      { type: 'autoalloc-queue-created', queueId: 1, params },
+      { type: 'autoalloc-queue-created', queueId: 2, params },
+      { type: 'autoalloc-queue-created', queueId: 3, params },
+      { type: 'autoalloc-queue-removed', queueId: 3 },
+      { type: 'autoalloc-queue-paused', queueId: 2 },
+      { type: 'autoalloc-queue-resources', queueId: 1, resources },
+    ]);
+    assert.deepEqual([...s.queues.keys()], [1, 2]);
+    assert.equal(s.queues.get(2)!.paused, true);
+    assert.deepEqual(s.queues.get(1)!.knownWorkerResources, resources);
+    assert.equal(s.maxQueueId, 3);
+  });
+
+  void it('never lets ids go back after a prune drops the highest ones', () => {
+    const records = [
+      { time: 1, event: { type: 'server-start', serverUid: 'u' } as ServerEvent },
+      { time: 2, event: arrayJob(1, 0, 1) },
+      { time: 3, event: arrayJob(2, 0, 1) },
+      { time: 4, event: { type: 'job-completed', job: 2 } as ServerEvent },
+      {
+        time: 5,
+        event: { type: 'worker-connected', id: 7, configuration: {} as never } as ServerEvent,
+      },
+      {
+        time: 6,
+        event: {
+          type: 'task-canceled',
+          tasks: [
+            { jobId: 1, taskId: 0 },
+            { jobId: 2, taskId: 0 },
+          ],
+        } as ServerEvent,
+      },
+    ];
+    const kept = pruneRecords(records, new Set([1]), new Set(), { job: 2, worker: 7, queue: 0 });
+    assert.deepEqual(
+      kept.map((r) => r.event.type),
+      ['id-counters', 'server-start', 'job-created', 'task-canceled'],
+    );
+    const canceled = kept[3]!.event as Extract<ServerEvent, { type: 'task-canceled' }>;
+    assert.deepEqual(canceled.tasks, [{ jobId: 1, taskId: 0 }]);
+    const s = replay(kept.map((r) => r.event));
+    assert.equal(s.maxJobId, 2);
+    assert.equal(s.maxWorkerId, 7);
+  });
+});
