@@ -40,7 +40,7 @@ function writeJournal(file: string, records: TimedEvent[]): number[] {
   const offsets: number[] = [];
   let offset = HEADER_BYTES;
   for (const r of records) {
-    const b = encodeRecord(r.time, r.event);
+    const b = encodeRecord([r]);
     offsets.push(offset);
     offset += b.length;
     parts.push(b);
@@ -154,6 +154,20 @@ void describe('journal file format', () => {
     const r = scan(torn).result;
     assert.equal(r.needsHeader, true);
     assert.equal(r.tornBytes, 5);
+  });
+
+  void it('packs many events per record and reads them back in order', () => {
+    const file = tmpFile();
+    const many = events(10_000);
+    const parts = [journalHeader()];
+    for (let i = 0; i < many.length; i += 4096) {
+      parts.push(encodeRecord(many.slice(i, i + 4096)));
+    }
+    fs.writeFileSync(file, Buffer.concat(parts));
+    const { records, result } = scan(file);
+    assert.deepEqual(records, many);
+    assert.equal(result.records, 10_000);
+    assert.ok(fs.statSync(file).size < 10_000 * 12, 'a finished task costs a few bytes');
   });
 
   void it('does not allocate what a damaged length field claims', () => {

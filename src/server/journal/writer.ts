@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { errorMessage } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import type { ServerEvent, TimedEvent } from '../events.js';
-import { encodeRecord, journalHeader } from './format.js';
+import { ENTRIES_PER_RECORD, encodeRecord, journalHeader } from './format.js';
 
 const log = logger('hq::server::journal');
 
@@ -29,6 +29,18 @@ function writeAll(fd: number, data: Buffer): void {
   while (done < data.length) {
     done += fs.writeSync(fd, data, done, data.length - done);
   }
+}
+
+/** Records of at most ENTRIES_PER_RECORD events each, as one buffer. */
+function encodeAll(records: readonly TimedEvent[]): Buffer {
+  if (records.length <= ENTRIES_PER_RECORD) {
+    return encodeRecord(records);
+  }
+  const parts: Buffer[] = [];
+  for (let i = 0; i < records.length; i += ENTRIES_PER_RECORD) {
+    parts.push(encodeRecord(records.slice(i, i + ENTRIES_PER_RECORD)));
+  }
+  return Buffer.concat(parts);
 }
 
 function fsyncDirectory(dir: string): void {
@@ -47,8 +59,7 @@ function fsyncDirectory(dir: string): void {
 
 export class JournalWriter {
   private fd: number;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private pending: TimedEvent[] = [];
   private flushQueued = false;
   /** Bytes handed to the OS (file size) and bytes known to be on disk. */
   private written: number;
@@ -89,7 +100,7 @@ export class JournalWriter {
     this.fd = fs.openSync(file, 'a');
     if (opts.flushPeriodMs > 0) {
       this.timer = setInterval(() => {
-        if (this.written > this.durable || this.pendingBytes > 0) {
+        if (this.written > this.durable || this.pending.length > 0) {
           this.sync().catch((e: unknown) => log.error(`journal sync failed: ${errorMessage(e)}`));
         }
       }, opts.flushPeriodMs);
@@ -101,9 +112,7 @@ export class JournalWriter {
     if (this.closed) {
       return;
     }
-    const record = encodeRecord(time, event);
-    this.pending.push(record);
-    this.pendingBytes += record.length;
+    this.pending.push({ time, event });
     if (!this.flushQueued) {
       this.flushQueued = true;
       setImmediate(() => this.writePending());
@@ -113,13 +122,11 @@ export class JournalWriter {
   /** Hands every appended record to the OS now. */
   writePending(): void {
     this.flushQueued = false;
-    if (this.pendingBytes === 0 || this.closed) {
+    if (this.pending.length === 0 || this.closed) {
       return;
     }
-    const data =
-      this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const data = encodeAll(this.pending);
     this.pending = [];
-    this.pendingBytes = 0;
     writeAll(this.fd, data);
     this.written += data.length;
   }
@@ -180,19 +187,10 @@ export class JournalWriter {
     const fd = fs.openSync(tmp, 'w');
     try {
       writeAll(fd, journalHeader());
-      const chunk: Buffer[] = [];
-      let bytes = 0;
-      for (const r of records) {
-        const b = encodeRecord(r.time, r.event);
-        chunk.push(b);
-        bytes += b.length;
-        if (bytes > 4 * 1024 * 1024) {
-          writeAll(fd, Buffer.concat(chunk, bytes));
-          chunk.length = 0;
-          bytes = 0;
-        }
+      const step = ENTRIES_PER_RECORD * 64;
+      for (let i = 0; i < records.length; i += step) {
+        writeAll(fd, encodeAll(records.slice(i, i + step)));
       }
-      writeAll(fd, Buffer.concat(chunk, bytes));
       fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
