@@ -6,7 +6,8 @@
 // throughput of real /bin/true tasks against the C posix_spawn limit and xargs -P2, zero-worker
 // throughput and server CPU per task against raw msgpack frames over loopback, a 1M-task submit
 // with the server's memory and query latency under that load, 64 zero workers against one, and
-// `--stream` against per-task output files.
+// `--stream` against per-task output files, and the journal: zero-worker throughput with it
+// against without, restoring a half-finished 1M-task array (time and memory), bytes per task.
 //
 // Every process it starts is in its own process group and is killed at the end, also on error.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -32,6 +33,7 @@ const SCHED_TASKS = QUICK ? 20000 : 100000;
 const LATENCY_RUNS = QUICK ? 5 : 15;
 const ZERO_TASKS = QUICK ? 20_000 : 100_000;
 const ZERO_CPUS = 4;
+const JOURNAL_PAIRS = 3;
 const BIG_SUBMIT_TASKS = QUICK ? 200_000 : 1_000_000;
 const BIG_QUERY_RUNS = QUICK ? 3 : 5;
 /** `hq job info` on a huge job may take long: stop repeating it once this much time is spent. */
@@ -121,8 +123,8 @@ function hq(dir, args, { cwd, timeoutMs = 300_000, allowFail = false } = {}) {
   return r;
 }
 
-async function startServer(dir) {
-  const server = startHq(['--server-dir', dir, 'server', 'start', '--host', '127.0.0.1']);
+async function startServer(dir, extra = []) {
+  const server = startHq(['--server-dir', dir, 'server', 'start', '--host', '127.0.0.1', ...extra]);
   await until(() => existsSync(join(dir, 'hq-current', 'access.json')), 10000, 'access file');
   return server;
 }
@@ -501,10 +503,10 @@ try {
   }
 
   // ---- zero workers: throughput and server CPU per task --------------------------------------
-  async function zeroThroughput(nWorkers, cpus, tasks) {
+  async function zeroThroughput(nWorkers, cpus, tasks, journal = false) {
     const work = tempDir('hq-bench-zero-');
     const dir = join(work, 'server');
-    const server = await startServer(dir);
+    const server = await startServer(dir, journal ? ['--journal', join(work, 'journal')] : []);
     const workers = [];
     try {
       for (let i = 0; i < nWorkers; i++) {
@@ -551,6 +553,100 @@ try {
       `worker CPU: ${r.workers_cpu_us_per_task.toFixed(1)} us/task`,
       `target <= 20 us/task: ${verdict(r.server_cpu_us_per_task, '<', 20)}`,
     ]);
+  }
+
+  // ---- journal: throughput cost, restore time and memory, bytes per task ----------------------
+  {
+    // The two differ by less than this machine's run-to-run noise: alternate them and compare
+    // medians.
+    const plain = [];
+    const journaled = [];
+    for (let i = 0; i < JOURNAL_PAIRS; i++) {
+      plain.push(await zeroThroughput(1, ZERO_CPUS, ZERO_TASKS));
+      journaled.push(await zeroThroughput(1, ZERO_CPUS, ZERO_TASKS, true));
+    }
+    const rateOf = (runs) => median(runs.map((r) => r.tasks_per_s));
+    const cpuOf = (runs) => median(runs.map((r) => r.server_cpu_us_per_task));
+    const ratio = rateOf(journaled) / rateOf(plain);
+    raw.journal_zero_worker = { plain, journaled, ratio };
+    rows.push([
+      `zero worker with --journal: ${ZERO_TASKS} tasks (median of ${JOURNAL_PAIRS})`,
+      `${fmt(rateOf(journaled))} tasks/s`,
+      `without journal, alternated: ${fmt(rateOf(plain))} tasks/s`,
+      `${ratio.toFixed(2)}x (target >= 0.8: ${verdict(ratio, '>', 0.8)}); server CPU ${cpuOf(journaled).toFixed(1)} vs ${cpuOf(plain).toFixed(1)} us/task`,
+    ]);
+  }
+  {
+    // A journal holding a BIG_SUBMIT_TASKS array with (a little over) half of it finished: run
+    // it on a zero worker, stop the worker at half, measure the live server, stop it, restart.
+    const work = tempDir('hq-bench-restore-');
+    const dir = join(work, 'server');
+    const journal = join(work, 'journal');
+    let server = await startServer(dir, ['--journal', journal]);
+    let restored = null;
+    try {
+      hq(dir, ['submit', `--array=1-${BIG_SUBMIT_TASKS}`, '--', '/bin/true'], { cwd: work });
+      const worker = startWorker(dir, join(work, 'w'), ZERO_CPUS, ['--zero-worker']);
+      const finished = () =>
+        JSON.parse(hq(dir, ['--output-mode', 'json', 'job', 'list']).stdout)[0].task_stats.finished;
+      await until(() => finished() >= BIG_SUBMIT_TASKS / 2, 300_000, 'half of the tasks');
+      hq(dir, ['worker', 'stop', 'all']);
+      await exited(worker);
+      await settle(server.pid);
+      const liveKb = statusKb(server.pid, 'VmRSS');
+      const done = finished();
+      hq(dir, ['server', 'stop']);
+      await exited(server);
+      const bytes = statSync(journal).size;
+      const t0 = performance.now();
+      restored = startHq([
+        '--server-dir',
+        dir,
+        'server',
+        'start',
+        '--host',
+        '127.0.0.1',
+        '--journal',
+        journal,
+      ]);
+      await until(() => existsSync(join(dir, 'hq-current', 'access.json')), 60_000, 'access file');
+      const readyMs = performance.now() - t0;
+      await settle(restored.pid);
+      const restoredKb = statusKb(restored.pid, 'VmRSS');
+      if (finished() !== done) throw new Error('the restored job lost finished tasks');
+      const rssRatio = restoredKb / liveKb;
+      raw.journal_restore = {
+        tasks: BIG_SUBMIT_TASKS,
+        finished: done,
+        journal_bytes: bytes,
+        bytes_per_finished_task: bytes / done,
+        ready_ms: readyMs,
+        live_rss_kb: liveKb,
+        restored_rss_kb: restoredKb,
+        rss_ratio: rssRatio,
+      };
+      const label = `${BIG_SUBMIT_TASKS / 1000}k`;
+      rows.push([
+        `restore: ${label}-task array, ${fmt(done)} finished (start -> access file)`,
+        `${readyMs.toFixed(0)} ms`,
+        `node -e 0: ${median(raw.latency.node_e0_ms).toFixed(1)} ms`,
+        `target < 2 s: ${verdict(readyMs, '<', 2000)}`,
+      ]);
+      rows.push([
+        `restore: server RSS after replay`,
+        `${(restoredKb / 1024).toFixed(0)} MB`,
+        `same state built live: ${(liveKb / 1024).toFixed(0)} MB`,
+        `${rssRatio.toFixed(2)}x (target <= 1.2: ${verdict(rssRatio, '<', 1.2)})`,
+      ]);
+      rows.push([
+        `journal bytes per finished array task`,
+        `${(bytes / done).toFixed(1)} B`,
+        `${(bytes / 1e6).toFixed(1)} MB journal`,
+        '-',
+      ]);
+    } finally {
+      await killAll([server, ...(restored === null ? [] : [restored])]);
+    }
   }
 
   // ---- scale: many zero workers against one ------------------------------------------------

@@ -170,6 +170,32 @@ void describe('journal file format', () => {
     assert.ok(fs.statSync(file).size < 10_000 * 12, 'a finished task costs a few bytes');
   });
 
+  void it('keeps times before the record base and large ids exact in compact entries', () => {
+    const file = tmpFile();
+    const odd: TimedEvent[] = [
+      {
+        time: 1_700_000_000_000,
+        event: { type: 'task-finished', jobId: 1, taskId: 4_000_000_000 },
+      },
+      {
+        time: 1_699_999_999_000,
+        event: {
+          type: 'task-started',
+          jobId: 70_000,
+          taskId: 0,
+          instance: 300,
+          workers: [65_536],
+          variant: 0,
+        },
+      },
+      { time: 1_600_000_000_000, event: { type: 'task-finished', jobId: 2 ** 40, taskId: 127 } },
+      { time: 1_700_000_000_001, event: { type: 'job-completed', job: 1 } },
+      { time: 1_700_000_000_002, event: { type: 'task-finished', jobId: 3, taskId: 128 } },
+    ];
+    fs.writeFileSync(file, Buffer.concat([journalHeader(), encodeRecord(odd)]));
+    assert.deepEqual(scan(file).records, odd);
+  });
+
   void it('does not allocate what a damaged length field claims', () => {
     const file = tmpFile();
     writeJournal(file, events(3));

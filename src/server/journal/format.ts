@@ -51,17 +51,43 @@ export function journalHeader(): Buffer {
 /** Events per record at most, so that one record stays far below the size limit. */
 export const ENTRIES_PER_RECORD = 4096;
 
-function entryOf(base: number, r: TimedEvent): unknown[] {
-  const e = r.event;
-  const dt = r.time - base;
-  if (e.type === 'task-started' && e.workers.length === 1 && e.variant === 0) {
-    return [dt, 1, e.jobId, e.taskId, e.instance, e.workers[0]];
+/** Writes a safe integer as the shortest msgpack int (float64 past 32 bits, still exact). */
+function writeInt(buf: Buffer, off: number, v: number): number {
+  if (v >= 0) {
+    if (v < 128) {
+      buf[off] = v;
+      return off + 1;
+    }
+    if (v < 256) {
+      buf[off] = 0xcc;
+      buf[off + 1] = v;
+      return off + 2;
+    }
+    if (v < 65536) {
+      buf[off] = 0xcd;
+      buf.writeUInt16BE(v, off + 1);
+      return off + 3;
+    }
+    if (v < 4294967296) {
+      buf[off] = 0xce;
+      buf.writeUInt32BE(v, off + 1);
+      return off + 5;
+    }
+  } else if (v >= -2147483648) {
+    if (v >= -32) {
+      buf[off] = v & 0xff;
+      return off + 1;
+    }
+    buf[off] = 0xd2;
+    buf.writeInt32BE(v, off + 1);
+    return off + 5;
   }
-  if (e.type === 'task-finished') {
-    return [dt, 2, e.jobId, e.taskId];
-  }
-  return [dt, 0, e];
+  buf[off] = 0xcb;
+  buf.writeDoubleBE(v, off + 1);
+  return off + 9;
 }
+
+const MAX_COMPACT_ENTRY_BYTES = 1 + 9 * 5 + 1;
 
 function eventOf(base: number, entry: unknown): TimedEvent | null {
   if (!Array.isArray(entry) || typeof entry[0] !== 'number') {
@@ -98,14 +124,45 @@ function eventOf(base: number, entry: unknown): TimedEvent | null {
   }
 }
 
-/** One record holding `records` (at most ENTRIES_PER_RECORD of them, in time order). */
+/**
+ * One record holding `records` (at most ENTRIES_PER_RECORD of them). The compact entries are
+ * written by hand: they are most of a journal, and packing them generically cost the server
+ * more than everything else the journal does.
+ */
 export function encodeRecord(records: readonly TimedEvent[]): Buffer {
   const base = records[0]?.time ?? 0;
-  const value: unknown[] = [base];
+  const parts: Buffer[] = [];
+  let buf = Buffer.allocUnsafe(5 + 9 + records.length * MAX_COMPACT_ENTRY_BYTES);
+  let off = 0;
+  buf[off++] = 0xdd; // array32: the base time, then one entry per event
+  buf.writeUInt32BE(records.length + 1, off);
+  off = writeInt(buf, off + 4, base);
   for (const r of records) {
-    value.push(entryOf(base, r));
+    const e = r.event;
+    const dt = r.time - base;
+    if (e.type === 'task-started' && e.workers.length === 1 && e.variant === 0) {
+      buf[off++] = 0x96;
+      off = writeInt(buf, off, dt);
+      buf[off++] = 1;
+      off = writeInt(buf, off, e.jobId);
+      off = writeInt(buf, off, e.taskId);
+      off = writeInt(buf, off, e.instance);
+      off = writeInt(buf, off, e.workers[0]!);
+    } else if (e.type === 'task-finished') {
+      buf[off++] = 0x94;
+      off = writeInt(buf, off, dt);
+      buf[off++] = 2;
+      off = writeInt(buf, off, e.jobId);
+      off = writeInt(buf, off, e.taskId);
+    } else {
+      parts.push(buf.subarray(0, off));
+      parts.push(Buffer.from(packr.pack([dt, 0, e])));
+      buf = buf.subarray(off);
+      off = 0;
+    }
   }
-  const payload = packr.pack(value);
+  parts.push(buf.subarray(0, off));
+  const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
   record.writeUInt32LE(payload.length, 0);
   payload.copy(record, RECORD_HEADER_BYTES);
