@@ -12,9 +12,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { renderReport, type ReportEvent } from '../../src/report/report.js';
+import { withEnv } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_MS = 20_000;
@@ -177,6 +178,76 @@ interface CanvasScan {
   finishedAt: { x: number; y: number } | null;
 }
 
+interface OpenedReport {
+  page: Page;
+  errors: string[];
+  blocked: string[];
+}
+
+/** Opens `file` in headless Chromium with every non-file request refused. */
+async function withReportPage(
+  file: string,
+  fn: (opened: OpenedReport) => Promise<void>,
+): Promise<void> {
+  let browser: Browser | undefined;
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: WAIT_MS,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-dev-shm-usage',
+      ],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    const blocked: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') {
+        errors.push(`console: ${message.text()}`);
+      }
+    });
+    page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+    page.on('requestfailed', (request) => {
+      if (!request.url().startsWith('file:')) {
+        blocked.push(request.url());
+      }
+    });
+    await page.route('**/*', async (route) => {
+      const url = route.request().url();
+      if (url.startsWith('file:')) {
+        await route.continue();
+      } else {
+        blocked.push(url);
+        await route.abort();
+      }
+    });
+    await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: WAIT_MS });
+    // The page script marks the body once all four charts exist.
+    await page.waitForSelector('body[data-charts="4"]', { timeout: WAIT_MS });
+    assert.equal(await page.title(), 'HQ Journal Report');
+    await fn({ page, errors, blocked });
+  } finally {
+    await browser?.close();
+  }
+}
+
+async function scanCharts(page: Page): Promise<CanvasScan[]> {
+  const scans = await page.evaluate<(CanvasScan | null)[]>(
+    `(${SCAN_CANVASES})(${JSON.stringify(CHART_IDS)})`,
+  );
+  return CHART_IDS.map((id, index) => {
+    const scan = scans[index];
+    assert.ok(scan, `#${id} has a canvas`);
+    assert.ok(scan.width > 300 && scan.height > 100, `#${id} canvas size`);
+    assert.ok(scan.painted > 2000, `#${id} is not blank (${scan.painted} pixels)`);
+    return scan;
+  });
+}
+
 void describe('journal report in headless Chromium', () => {
   void it('draws every chart offline, without errors', async (t) => {
     if (!existsSync(CHROMIUM)) {
@@ -186,104 +257,92 @@ void describe('journal report in headless Chromium', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hq-report-'));
     const file = join(dir, 'report.html');
     writeFileSync(file, renderReport(syntheticJournal(), { startTimeMs: null, endTimeMs: null }));
-
-    let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: WAIT_MS,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-dev-shm-usage',
-        ],
-      });
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      const blocked: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error') {
-          errors.push(`console: ${message.text()}`);
+      await withReportPage(file, async ({ page, errors, blocked }) => {
+        const [global, counts, durations, timeline] = await scanCharts(page);
+        assert.ok((global?.series ?? 0) > 200, 'the running-workers line is drawn');
+        for (const scan of [counts, durations, timeline]) {
+          assert.ok((scan?.finished ?? 0) > 100, `${scan?.id}: finished drawn`);
+          assert.ok((scan?.failed ?? 0) > 100, `${scan?.id}: failed drawn`);
         }
-      });
-      page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
-      page.on('requestfailed', (request) => {
-        if (!request.url().startsWith('file:')) {
-          blocked.push(request.url());
-        }
-      });
-      await page.route('**/*', async (route) => {
-        const url = route.request().url();
-        if (url.startsWith('file:')) {
-          await route.continue();
-        } else {
-          blocked.push(url);
-          await route.abort();
-        }
-      });
 
-      await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: WAIT_MS });
-      // The page script marks the body once all four charts exist.
-      await page.waitForSelector('body[data-charts="4"]', { timeout: WAIT_MS });
-      assert.equal(await page.title(), 'HQ Journal Report');
-
-      const scans = await page.evaluate<(CanvasScan | null)[]>(
-        `(${SCAN_CANVASES})(${JSON.stringify(CHART_IDS)})`,
-      );
-
-      for (const [index, id] of CHART_IDS.entries()) {
-        const scan = scans[index];
-        assert.ok(scan, `#${id} has a canvas`);
-        assert.ok(scan.width > 300 && scan.height > 100, `#${id} canvas size`);
-        assert.ok(scan.painted > 2000, `#${id} is not blank (${scan.painted} pixels)`);
-      }
-      const [global, counts, durations, timeline] = scans;
-      assert.ok((global?.series ?? 0) > 200, 'the running-workers line is drawn');
-      for (const scan of [counts, durations, timeline]) {
-        assert.ok((scan?.finished ?? 0) > 100, `${scan?.id}: finished drawn`);
-        assert.ok((scan?.failed ?? 0) > 100, `${scan?.id}: failed drawn`);
-      }
-
-      // Hovering a finished bar of the timeline names its job and task.
-      const target = timeline?.finishedAt;
-      assert.ok(target, 'a finished bar on the timeline');
-      await page.locator('#timelineChart').scrollIntoViewIfNeeded({ timeout: WAIT_MS });
-      const scrollY = await page.evaluate<number>('window.scrollY');
-      await page.mouse.move(target.x + 2, target.y + 3 - scrollY);
-      const tip = page.locator('#timelineChart .hq-tooltip');
-      await tip.waitFor({ state: 'visible', timeout: WAIT_MS });
-      assert.match(await tip.innerText(), /job 1, task \d+[\s\S]*finished/);
-      await page.mouse.move(0, 0);
-
-      // Dragging across the timeline zooms in (wider bars, more green); a double click undoes it.
-      const over = await page.locator('#timelineChart .u-over').boundingBox();
-      assert.ok(over, 'the timeline has a cursor overlay');
-      const midY = over.y + over.height / 2;
-      await page.mouse.move(over.x + over.width * 0.1, midY);
-      await page.mouse.down();
-      await page.mouse.move(over.x + over.width * 0.45, midY, { steps: 5 });
-      await page.mouse.up();
-      // uPlot redraws on its own schedule: poll the canvas, within a bound.
-      const timelineFinished = `(${SCAN_CANVASES})(['timelineChart'])[0].finished`;
-      const before = timeline?.finished ?? 0;
-      await page.waitForFunction(`${timelineFinished} > ${before * 1.5}`, null, {
-        timeout: WAIT_MS,
-      });
-      await page.mouse.dblclick(over.x + over.width / 2, midY);
-      await page.waitForFunction(`${timelineFinished} === ${before}`, null, { timeout: WAIT_MS });
-
-      assert.deepEqual(blocked, [], 'no network request was attempted');
-      assert.deepEqual(errors, [], 'no console or page errors');
-
-      if (process.env.HQ_UPDATE_SCREENSHOT === '1') {
+        // Hovering a finished bar of the timeline names its job and task.
+        const target = timeline?.finishedAt;
+        assert.ok(target, 'a finished bar on the timeline');
+        await page.locator('#timelineChart').scrollIntoViewIfNeeded({ timeout: WAIT_MS });
+        const scrollY = await page.evaluate<number>('window.scrollY');
+        await page.mouse.move(target.x + 2, target.y + 3 - scrollY);
+        const tip = page.locator('#timelineChart .hq-tooltip');
+        await tip.waitFor({ state: 'visible', timeout: WAIT_MS });
+        assert.match(await tip.innerText(), /job 1, task \d+[\s\S]*finished/);
         await page.mouse.move(0, 0);
-        await page.screenshot({ path: 'docs/journal-report.png', fullPage: true });
-      }
+
+        // Dragging across the timeline zooms in (wider bars, more green); a double click undoes it.
+        const over = await page.locator('#timelineChart .u-over').boundingBox();
+        assert.ok(over, 'the timeline has a cursor overlay');
+        const midY = over.y + over.height / 2;
+        await page.mouse.move(over.x + over.width * 0.1, midY);
+        await page.mouse.down();
+        await page.mouse.move(over.x + over.width * 0.45, midY, { steps: 5 });
+        await page.mouse.up();
+        // uPlot redraws on its own schedule: poll the canvas, within a bound.
+        const timelineFinished = `(${SCAN_CANVASES})(['timelineChart'])[0].finished`;
+        const before = timeline?.finished ?? 0;
+        await page.waitForFunction(`${timelineFinished} > ${before * 1.5}`, null, {
+          timeout: WAIT_MS,
+        });
+        await page.mouse.dblclick(over.x + over.width / 2, midY);
+        await page.waitForFunction(`${timelineFinished} === ${before}`, null, {
+          timeout: WAIT_MS,
+        });
+
+        assert.deepEqual(blocked, [], 'no network request was attempted');
+        assert.deepEqual(errors, [], 'no console or page errors');
+
+        if (process.env.HQ_UPDATE_SCREENSHOT === '1') {
+          await page.mouse.move(0, 0);
+          await page.screenshot({ path: 'docs/journal-report.png', fullPage: true });
+        }
+      });
     } finally {
-      await browser?.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  void it('draws the report `hq journal report` writes from a real journal', async (t) => {
+    if (!existsSync(CHROMIUM)) {
+      t.skip(`${CHROMIUM} is missing (apt-get install chromium fonts-dejavu-core)`);
+      return;
+    }
+    await withEnv(async (env) => {
+      const journal = env.path('journal');
+      await env.startServer(['--journal', journal]);
+      await env.startWorker({ cpus: 4 });
+      await env.startWorker({ cpus: 4 });
+      await env.command([
+        'submit',
+        '--array',
+        '0-15',
+        '--',
+        'sh',
+        '-c',
+        'sleep 0.2; exit $((HQ_TASK_ID % 5 == 0))',
+      ]);
+      await env.command(['submit', '--nodes', '2', '--', 'sleep', '0.3']);
+      await env.waitForJobState(1, 'FAILED');
+      await env.waitForJobState(2, 'FINISHED');
+      await env.command(['journal', 'flush']);
+      const file = env.path('report.html');
+      await env.command(['journal', 'report', journal, file], { serverDir: null });
+      await withReportPage(file, async ({ page, errors, blocked }) => {
+        const [, counts, , timeline] = await scanCharts(page);
+        assert.ok((counts?.finished ?? 0) > 100 && (counts?.failed ?? 0) > 100, 'task counts');
+        assert.ok((timeline?.finished ?? 0) > 100, 'the timeline has finished runs');
+        const text = await page.locator('body').innerText();
+        assert.match(text, /nodes: 2/);
+        assert.deepEqual(blocked, [], 'no network request was attempted');
+        assert.deepEqual(errors, [], 'no console or page errors');
+      });
+    });
   });
 });
