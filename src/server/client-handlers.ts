@@ -91,7 +91,11 @@ function streamEvents(
     return;
   }
   const unsubscribe = server.hub.subscribe({ filter, send: sendRecords });
-  connection.onClose(unsubscribe);
+  const release = request.overviews === true ? server.watchOverviews() : null;
+  connection.onClose(() => {
+    unsubscribe();
+    release?.();
+  });
 }
 
 export function handleClientRequest(

@@ -56,6 +56,8 @@ import { onWorkerConnection } from './worker-link.js';
 const log = logger('hq::server');
 
 const HEARTBEAT_CHECK_INTERVAL_MS = 500;
+/** How often workers send overviews while a client watches them. */
+const WATCHED_OVERVIEW_INTERVAL_MS = 1000;
 
 export interface ServerConfig {
   serverUid: string;
@@ -108,6 +110,8 @@ export class HqServer {
   private readonly waiters = new Set<Waiter>();
   private readonly listeners: tls.Server[] = [];
   private scheduleQueued = false;
+  /** Stream clients that asked for worker overviews. */
+  private overviewWatchers = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   stopped = false;
   private stopResolve: (() => void) | null = null;
@@ -634,6 +638,28 @@ export class HqServer {
 
   // ---- workers -----------------------------------------------------------------------------
 
+  /** A client wants overviews from every worker until the returned function is called. */
+  watchOverviews(): () => void {
+    if (this.overviewWatchers++ === 0) {
+      this.broadcastOverviewInterval(WATCHED_OVERVIEW_INTERVAL_MS);
+    }
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        if (--this.overviewWatchers === 0) {
+          this.broadcastOverviewInterval(null);
+        }
+      }
+    };
+  }
+
+  private broadcastOverviewInterval(intervalMs: number | null): void {
+    for (const w of this.workers.values()) {
+      w.connection?.send({ op: 'overview-interval', intervalMs } satisfies ServerToWorker);
+    }
+  }
+
   workerInfo(w: WorkerRecord): WorkerInfo {
     return {
       id: w.id,
@@ -680,6 +706,12 @@ export class HqServer {
       serverUid: this.config.serverUid,
       idleTimeoutMs: this.config.idleTimeoutMs,
     } satisfies ServerToWorker);
+    if (this.overviewWatchers > 0) {
+      connection.send({
+        op: 'overview-interval',
+        intervalMs: WATCHED_OVERVIEW_INTERVAL_MS,
+      } satisfies ServerToWorker);
+    }
     this.requestSchedule();
     return worker;
   }

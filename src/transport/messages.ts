@@ -300,7 +300,13 @@ export interface ClientRpc {
    * `live`: only live events. `filter`: upstream's flags (0: all); `jobs`: only these jobs.
    */
   'journal-stream': {
-    req: { mode: 'past' | 'past-live' | 'live'; filter?: number; jobs?: number[] | null };
+    req: {
+      mode: 'past' | 'past-live' | 'live';
+      filter?: number;
+      jobs?: number[] | null;
+      /** Ask every worker for overviews while this stream lasts (a dashboard). */
+      overviews?: boolean;
+    };
     res: null;
   };
   /** Answered once the journal is on disk. */
@@ -385,4 +391,9 @@ export type ServerToWorker =
   | { op: 'cancel'; tasks: TaskRef[] }
   /** The worker is held (or no longer held) as a secondary node of a multi-node task. */
   | { op: 'reservation'; reserved: boolean }
+  /**
+   * A client watching overviews wants them at least this often (null: back to the worker's own
+   * `--overview-interval`). Such overviews are streamed, not journaled.
+   */
+  | { op: 'overview-interval'; intervalMs: number | null }
   | { op: 'stop' };

@@ -232,6 +232,9 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     if (o['filter'] !== undefined) {
       int(o, 'filter');
     }
+    if (o['overviews'] !== undefined && typeof o['overviews'] !== 'boolean') {
+      fail('overviews is not a boolean');
+    }
     if (o['jobs'] !== undefined && o['jobs'] !== null) {
       if (!Array.isArray(o['jobs']) || !o['jobs'].every((j) => Number.isInteger(j))) {
         fail('jobs is not a list of ids');

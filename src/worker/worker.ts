@@ -127,6 +127,10 @@ export class Worker {
   private idleTimer: NodeJS.Timeout | null = null;
   private lifeTimer: NodeJS.Timeout | null = null;
   private overviewTimer: NodeJS.Timeout | null = null;
+  /** Bumped whenever the overview interval changes: an older sample loop stops. */
+  private overviewGeneration = 0;
+  private watchedOverviewMs: number | null = null;
+  private hwMonitor: HwMonitor | null = null;
   private idleTimeoutMs: number | null;
   private serverUid = '';
   private workerId = 0;
@@ -201,9 +205,7 @@ export class Worker {
       }, this.options.timeLimitMs);
     }
     this.resetIdleTimer();
-    if (this.options.overviewIntervalMs !== null && this.options.overviewIntervalMs > 0) {
-      this.startOverviews(this.options.overviewIntervalMs);
-    }
+    this.restartOverviews();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
         log.info(`received ${signal}, stopping`);
@@ -213,20 +215,46 @@ export class Worker {
     return this.exitCode;
   }
 
-  /** Sends hardware state every `intervalMs`; a sample is taken only after the last one is sent. */
-  private startOverviews(intervalMs: number): void {
-    const names = new Set(this.options.resources.resources.map((r) => r.name));
-    const monitor = new HwMonitor({ nvidia: names.has('gpus/nvidia'), amd: names.has('gpus/amd') });
+  /**
+   * Sends hardware state at the shorter of `--overview-interval` and what a watching client
+   * asked for; a sample is taken only after the last one was sent.
+   */
+  private restartOverviews(): void {
+    if (this.overviewTimer !== null) {
+      clearTimeout(this.overviewTimer);
+      this.overviewTimer = null;
+    }
+    const own = this.options.overviewIntervalMs;
+    const intervals = [own, this.watchedOverviewMs].filter(
+      (ms): ms is number => ms !== null && ms > 0,
+    );
+    if (intervals.length === 0 || this.exiting) {
+      return;
+    }
+    const intervalMs = Math.min(...intervals);
+    if (this.hwMonitor === null) {
+      const names = new Set(this.options.resources.resources.map((r) => r.name));
+      this.hwMonitor = new HwMonitor({
+        nvidia: names.has('gpus/nvidia'),
+        amd: names.has('gpus/amd'),
+      });
+    }
+    const monitor = this.hwMonitor;
+    const generation = ++this.overviewGeneration;
     const next = (): void => {
       this.overviewTimer = setTimeout(() => {
         monitor.sample().then(
           (hwState) => {
-            if (!this.exiting) {
+            if (!this.exiting && generation === this.overviewGeneration) {
               this.connection?.send({ op: 'overview', hwState });
               next();
             }
           },
-          () => next(),
+          () => {
+            if (generation === this.overviewGeneration) {
+              next();
+            }
+          },
         );
       }, intervalMs);
     };
@@ -307,6 +335,10 @@ export class Worker {
       case 'reservation':
         this.reserved = m.reserved;
         this.resetIdleTimer();
+        return;
+      case 'overview-interval':
+        this.watchedOverviewMs = m.intervalMs;
+        this.restartOverviews();
         return;
       case 'stop':
         log.info('stop requested by the server');

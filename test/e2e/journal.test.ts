@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 
+import { openSession } from '../../src/client/session.js';
+import type { TimedEvent } from '../../src/server/events.js';
 import { horizontalTable, verticalMap, waitFor, withEnv, type HqEnv } from './harness.js';
 
 interface Line {
@@ -372,5 +374,34 @@ void describe('journal: prune, replay and stream', () => {
         .cpu_per_core_percent_usage;
       assert.ok(cpu.length > 0);
       assert.ok(Number.isInteger(state['timestamp']));
+    }));
+
+  void it('a client watching overviews gets them from every worker, and the journal does not', () =>
+    withEnv(async (env) => {
+      const journal = env.path('j');
+      await env.startServer(['--journal', journal]);
+      const w = await env.startWorker();
+      const session = await openSession(env.serverDir);
+      const seen: TimedEvent[] = [];
+      const stream = session.stream({ mode: 'live', overviews: true }, (records) =>
+        seen.push(...records),
+      );
+      try {
+        await waitFor(() => seen.some((r) => r.event.type === 'worker-overview'), {
+          message: 'an overview on the watching stream',
+        });
+        const late = await env.startWorker({ hostname: 'late' });
+        await waitFor(
+          () => seen.some((r) => r.event.type === 'worker-overview' && r.event.id === late.id),
+          { message: 'an overview from a worker that connected later' },
+        );
+        assert.ok(seen.some((r) => r.event.type === 'worker-overview' && r.event.id === w.id));
+      } finally {
+        session.close();
+      }
+      await stream;
+      await env.command(['journal', 'flush']);
+      const types = (await exportJournal(env, journal)).map((l) => l.event.type);
+      assert.ok(!types.includes('worker-overview'), 'watched overviews are not journaled');
     }));
 });
