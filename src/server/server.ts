@@ -582,7 +582,9 @@ export class HqServer {
     if (!isJobIdle(job)) {
       return;
     }
-    if (job.completedAt === null && isJobCompleted(job)) {
+    if (job.isOpen) {
+      this.emit({ type: 'job-idle', job: job.id });
+    } else if (job.completedAt === null) {
       this.emit({ type: 'job-completed', job: job.id });
     }
     for (const waiter of [...this.waiters]) {
