@@ -57,7 +57,11 @@ function replyDurable(
   Promise.resolve()
     .then(work)
     .then(async (data) => {
-      await server.hub.sync();
+      // The operation has happened: a failed sync is the server's problem to report, not a
+      // failed request (a client would submit again and duplicate the job).
+      await server.hub
+        .sync()
+        .catch((e: unknown) => log.error(`journal sync failed: ${errorMessage(e)}`));
       return data;
     })
     .then(

@@ -68,6 +68,7 @@ export class JournalWriter {
   private waiters: SyncWaiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private failing = false;
   /** Bumped by `rewrite`: a sync started on the old file says nothing about the new one. */
   private generation = 0;
 
@@ -83,7 +84,8 @@ export class JournalWriter {
   ) {
     this.file = file;
     const exists = fs.existsSync(file);
-    this.fd = fs.openSync(file, exists ? 'r+' : 'w');
+    // Private like the access file: submits carry commands and environments.
+    this.fd = fs.openSync(file, exists ? 'r+' : 'w', 0o600);
     if (opts.needsHeader) {
       fs.ftruncateSync(this.fd, 0);
       writeAll(this.fd, journalHeader());
@@ -119,15 +121,36 @@ export class JournalWriter {
     }
   }
 
-  /** Hands every appended record to the OS now. */
+  /**
+   * Hands every appended record to the OS now. A failed write (a full disk) keeps the records
+   * for the next attempt: the server goes on, and says so once until a write succeeds again.
+   */
   writePending(): void {
     this.flushQueued = false;
     if (this.pending.length === 0 || this.closed) {
       return;
     }
     const data = encodeAll(this.pending);
+    try {
+      writeAll(this.fd, data);
+    } catch (e) {
+      // A partial write is cut back, so the retry appends whole records.
+      try {
+        fs.ftruncateSync(this.fd, this.written);
+      } catch {
+        // nothing more to do; the scan at the next start cuts a torn tail
+      }
+      if (!this.failing) {
+        this.failing = true;
+        log.error(`cannot write the journal ${this.file}: ${errorMessage(e)}; will retry`);
+      }
+      return;
+    }
+    if (this.failing) {
+      this.failing = false;
+      log.info(`journal ${this.file} is written again`);
+    }
     this.pending = [];
-    writeAll(this.fd, data);
     this.written += data.length;
   }
 
@@ -184,7 +207,7 @@ export class JournalWriter {
   rewrite(records: TimedEvent[]): void {
     this.writePending();
     const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', fs.statSync(this.file).mode & 0o777);
     try {
       writeAll(fd, journalHeader());
       const step = ENTRIES_PER_RECORD * 64;
