@@ -13,6 +13,7 @@ import { isExported } from './events.js';
 import { passes, type EventFilter } from './event-hub.js';
 import type { HqServer } from './server.js';
 import { jobDetail, jobInfo } from './state.js';
+import { workerInfo } from './workers.js';
 
 const log = logger('hq::server');
 
@@ -164,12 +165,12 @@ export function handleClientRequest(
         return reply(
           connection,
           reqId,
-          [...server.workers.values()].map((w) => server.workerInfo(w)),
+          [...server.workers.values()].map((w) => workerInfo(w)),
         );
       case 'worker-info': {
         const { found, missing } = server.selectWorkers(request.selector);
         return reply(connection, reqId, {
-          workers: found.map((w) => server.workerInfo(w)),
+          workers: found.map((w) => workerInfo(w)),
           missing,
         });
       }

@@ -19,7 +19,6 @@ import { listen, type Connection } from '../transport/connection.js';
 import type {
   ArraySubmit,
   ClientRpc,
-  ComputeTask,
   JobStatus,
   ServerInfo,
   ServerToWorker,
@@ -28,9 +27,7 @@ import type {
   TaskRef,
   TaskUpdate,
   WorkerConfiguration,
-  WorkerInfo,
   WorkerLostReason,
-  WorkerTaskShared,
 } from '../transport/messages.js';
 import { AutoAllocService } from './autoalloc/service.js';
 import { onClientConnection } from './client-handlers.js';
@@ -51,6 +48,9 @@ import {
   type JobRecord,
   type TaskRecord,
 } from './state.js';
+import { JobWaiters } from './waiters.js';
+import { dispatchAssignments } from './dispatch.js';
+import { taskKey as key, type WorkerRecord } from './workers.js';
 import { onWorkerConnection } from './worker-link.js';
 
 const log = logger('hq::server');
@@ -71,43 +71,13 @@ export interface ServerConfig {
   journalPath: string | null;
 }
 
-export interface WorkerRecord {
-  id: number;
-  configuration: WorkerConfiguration;
-  connection: Connection | null;
-  startedAt: number;
-  ended: { at: number; reason: WorkerLostReason } | null;
-  lastSeen: number;
-  /** Tasks assigned to this worker (running or about to run), keyed by task key. */
-  tasks: Map<number, TaskRecord & { jobId: number }>;
-  runningCount: number;
-  stopRequested: boolean;
-  /** A reason the worker announced itself before closing. */
-  announcedReason: WorkerLostReason | null;
-  lastTaskStarted: { jobId: number; taskId: number; at: number } | null;
-  /** The multi-node task holding this worker. */
-  multiNode: { jobId: number; taskId: number; main: boolean } | null;
-}
-
-type Waiter = {
-  jobs: number[];
-  withoutClose: boolean;
-  done: () => void;
-  /** Receives task notifications of `jobs` while waiting (`--on-notify`). */
-  notify: ((n: TaskNotification) => void) | null;
-};
-
-function key(jobId: number, taskId: number): number {
-  return jobId * 4294967296 + taskId;
-}
-
 export class HqServer {
   readonly state: ServerState;
   readonly hub: EventHub;
   readonly workers = new Map<number, WorkerRecord>();
   private readonly scheduler = new Scheduler();
   readonly clients = new Set<Connection>();
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters: JobWaiters;
   private readonly listeners: tls.Server[] = [];
   private scheduleQueued = false;
   /** Stream clients that asked for worker overviews. */
@@ -132,6 +102,7 @@ export class HqServer {
     this.config = config;
     this.state = state;
     this.hub = new EventHub(state, journal);
+    this.waiters = new JobWaiters(state.jobs);
     this.hub.journalOverview = (id) =>
       this.workers.get(id)?.configuration.overviewIntervalMs != null;
     this.stoppedPromise = new Promise((resolve) => {
@@ -535,46 +506,18 @@ export class HqServer {
     notify: ((n: TaskNotification) => void) | null = null,
   ): void {
     const { found, missing } = this.selectJobs(selector);
-    const jobs = found.map((j) => j.id);
-    const finish = (): void => {
-      const res = { finished: 0, failed: 0, canceled: 0, invalid: missing.length, jobs };
-      for (const id of jobs) {
-        const job = this.jobs.get(id);
-        if (!job) {
-          res.invalid++;
-        } else if (job.counters.failed > 0 || job.counters.aborted > 0) {
-          res.failed++;
-        } else if (job.counters.canceled > 0) {
-          res.canceled++;
-        } else {
-          res.finished++;
-        }
-      }
-      respond(res);
-    };
-    const waiter: Waiter = { jobs, withoutClose, done: finish, notify };
-    if (this.waiterReady(waiter)) {
-      finish();
-    } else {
-      this.waiters.add(waiter);
-    }
+    this.waiters.add(
+      found.map((j) => j.id),
+      missing.length,
+      withoutClose,
+      respond,
+      notify,
+    );
   }
 
-  private waiterReady(waiter: Waiter): boolean {
-    return waiter.jobs.every((id) => {
-      const job = this.jobs.get(id);
-      return job === undefined || isJobCompleted(job) || (waiter.withoutClose && isJobIdle(job));
-    });
-  }
-
-  /** Notifications are not state: they go to whoever waits on the job now, and are gone. */
   onNotify(workerId: number, jobId: number, taskId: number, message: string): void {
     this.emit({ type: 'task-notify', jobId, taskId, workerId, message });
-    for (const waiter of this.waiters) {
-      if (waiter.notify !== null && waiter.jobs.includes(jobId)) {
-        waiter.notify({ jobId, taskId, workerId, message });
-      }
-    }
+    this.waiters.notify({ jobId, taskId, workerId, message });
   }
 
   /** Called after any task of `job` ends or the job closes: completes it and wakes waiters. */
@@ -587,12 +530,7 @@ export class HqServer {
     } else if (job.completedAt === null) {
       this.emit({ type: 'job-completed', job: job.id });
     }
-    for (const waiter of [...this.waiters]) {
-      if (this.waiterReady(waiter)) {
-        this.waiters.delete(waiter);
-        waiter.done();
-      }
-    }
+    this.waiters.wake();
   }
 
   // ---- journal and history -----------------------------------------------------------------
@@ -660,19 +598,6 @@ export class HqServer {
     for (const w of this.workers.values()) {
       w.connection?.send({ op: 'overview-interval', intervalMs } satisfies ServerToWorker);
     }
-  }
-
-  workerInfo(w: WorkerRecord): WorkerInfo {
-    return {
-      id: w.id,
-      configuration: w.configuration,
-      startedAt: w.startedAt,
-      ended: w.ended,
-      runningTasks: w.runningCount,
-      assignedTasks: w.tasks.size,
-      lastTaskStarted: w.lastTaskStarted,
-      multiNode: w.multiNode === null ? null : { main: w.multiNode.main },
-    };
   }
 
   registerWorker(connection: Connection, configuration: WorkerConfiguration): WorkerRecord {
@@ -1026,63 +951,10 @@ export class HqServer {
       return;
     }
     const assignments = this.scheduler.schedule(Date.now());
-    if (assignments.length === 0) {
-      return;
-    }
-    const batches = new Map<
-      number,
-      { shared: WorkerTaskShared[]; index: Map<string, number>; tasks: ComputeTask[] }
-    >();
-    for (const a of assignments) {
-      const job = this.jobs.get(a.jobId)!;
-      const task = job.tasks.get(a.taskId)!;
-      const worker = this.workers.get(a.workerId)!;
-      task.workerId = a.workerId;
-      task.taken = a.prefilled === true ? null : a.taken;
-      task.prefilled = a.prefilled === true;
-      if ((a.variant ?? 0) !== 0) {
-        task.variant = a.variant!;
-      } else if (task.variant !== 0) {
-        task.variant = 0;
-      }
-      let nodes: string[] | null = null;
-      if (a.workers !== undefined) {
-        task.nodes = a.workers;
-        nodes = a.workers.map((id, i) => {
-          const w = this.workers.get(id)!;
-          w.multiNode = { jobId: a.jobId, taskId: a.taskId, main: i === 0 };
-          if (i > 0) {
-            this.sendToWorker(id, { op: 'reservation', reserved: true });
-          }
-          return w.configuration.hostname;
-        });
-      }
-      worker.tasks.set(key(a.jobId, a.taskId), Object.assign(task, { jobId: a.jobId }));
-      let batch = batches.get(a.workerId);
-      if (!batch) {
-        batch = { shared: [], index: new Map(), tasks: [] };
-        batches.set(a.workerId, batch);
-      }
-      const sharedKey = `${a.jobId}:${task.desc}`;
-      let sharedIndex = batch.index.get(sharedKey);
-      if (sharedIndex === undefined) {
-        const d = job.descs[task.desc]!;
-        sharedIndex = batch.shared.length;
-        batch.shared.push({ taskDesc: d.taskDesc, submitDir: d.submitDir });
-        batch.index.set(sharedKey, sharedIndex);
-      }
-      batch.tasks.push({
-        jobId: a.jobId,
-        taskId: a.taskId,
-        instance: task.instance,
-        shared: sharedIndex,
-        entry: task.entry,
-        nodes,
-        variant: a.variant ?? 0,
-      });
-    }
-    for (const [workerId, batch] of batches) {
-      this.sendToWorker(workerId, { op: 'compute', shared: batch.shared, tasks: batch.tasks });
+    if (assignments.length > 0) {
+      dispatchAssignments(assignments, this.jobs, this.workers, (id, m) =>
+        this.sendToWorker(id, m),
+      );
     }
   }
 

@@ -9,7 +9,8 @@ import { VERSION } from '../common/version.js';
 import type { Connection } from '../transport/connection.js';
 import { PROTOCOL_VERSION, type WorkerLostReason } from '../transport/messages.js';
 import { parseWorkerMessage } from '../transport/validate.js';
-import type { HqServer, WorkerRecord } from './server.js';
+import type { HqServer } from './server.js';
+import type { WorkerRecord } from './workers.js';
 
 const log = logger('hq::server');
 

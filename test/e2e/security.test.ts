@@ -250,6 +250,15 @@ void describe('authentication and hostile peers', () => {
       (role) => frame(role === 'client' ? { op: 'response', reqId: 1 } : { op: 'heartbeat' }),
     ],
     [
+      'a malformed event-stream request (worker: a malformed overview)',
+      (role) =>
+        frame(
+          role === 'client'
+            ? { op: 'journal-stream', reqId: 1, mode: 'everything', jobs: ['x'] }
+            : { op: 'overview', hwState: { cpu_usage: 7 } },
+        ),
+    ],
+    [
       'a 4 GiB length prefix',
       () => Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), randomBytes(16)]),
     ],
