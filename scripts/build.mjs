@@ -24,6 +24,8 @@ await build({
     HQ_UPLOT_ASSETS: JSON.stringify(uplotAssets),
   },
   legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 chmodSync('dist/hq', 0o755);
