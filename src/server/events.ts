@@ -68,7 +68,10 @@ export type ServerEvent =
   | { type: 'autoalloc-allocation-started'; queueId: number; allocationId: string }
   | { type: 'autoalloc-allocation-finished'; queueId: number; allocationId: string }
   // ---- internal: journaled, never exported ----
-  /** A running task went back to waiting (its worker was lost); `crashed` counts a crash. */
+  /**
+   * A task its lost worker had (running, or sent and not reported started) waits again with
+   * the next instance id; `crashed` counts a crash.
+   */
   | { type: 'task-restarted'; jobId: number; taskId: number; crashed: boolean }
   | { type: 'job-forgotten'; job: number }
   | { type: 'autoalloc-queue-paused'; queueId: number }

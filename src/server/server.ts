@@ -687,17 +687,16 @@ export class HqServer {
       if (!job || !record) {
         continue;
       }
-      const started = record.state === 'running';
+      // A task the worker had is counted as having run there, whether or not its start was
+      // reported: a task that kills its worker within a millisecond never reports it, and
+      // must not escape its crash limit or see the same instance id twice.
       record.prefilled = false;
       this.detachNodes(record);
       record.nodes = null;
       record.workerId = null;
       record.taken = null;
       const { taskDesc: desc, request } = job.descs[record.desc]!;
-      if (!started) {
-        // Sent to the worker but never started there: nothing crashed, it just goes back.
-        this.scheduler.enqueue(job.id, record.id, desc.priority, request);
-      } else if (desc.crashLimit === 'never-restart') {
+      if (desc.crashLimit === 'never-restart') {
         this.failTask(
           job,
           record,

@@ -391,12 +391,15 @@ export class ServerState {
         this.endAll(event.tasks, event.type === 'task-canceled' ? 'canceled' : 'aborted', time);
         return;
       case 'task-restarted': {
+        // Running, or sent to a worker that was lost before it reported the start.
         const task = this.task(event);
-        if (task === null || task[1].state !== 'running') {
+        if (task === null || isTerminal(task[1].state)) {
           return;
         }
         const [job, record] = task;
-        job.counters.running--;
+        if (record.state === 'running') {
+          job.counters.running--;
+        }
         record.state = 'waiting';
         record.instance++;
         record.startedAt = null;

@@ -128,12 +128,28 @@ void describe('ServerState.apply', () => {
       arrayJob(1, 0, 1), // job 1 created twice: ignored
       { type: 'task-finished', jobId: 9, taskId: 9 },
       { type: 'job-close', job: 7 },
-      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: true }, // not running: ignored
+      started(1, 1),
+      { type: 'task-finished', jobId: 1, taskId: 1 },
+      { type: 'task-restarted', jobId: 1, taskId: 1, crashed: true }, // finished: ignored
     ]);
     assert.deepEqual([...s.jobs.keys()], [1]);
     assert.equal(s.jobs.get(1)!.tasks.size, 2);
     assert.equal(s.jobs.get(1)!.isOpen, true);
-    assert.equal(s.jobs.get(1)!.tasks.get(0)!.crashCount, 0);
+    assert.equal(s.jobs.get(1)!.tasks.get(1)!.state, 'finished');
+    assert.equal(s.jobs.get(1)!.tasks.get(1)!.crashCount, 0);
+  });
+
+  void it('counts a lost assignment whose start was never reported as a run and a crash', () => {
+    const s = replay([
+      arrayJob(1, 0, 1),
+      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: true },
+      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: false },
+    ]);
+    const task = s.jobs.get(1)!.tasks.get(0)!;
+    assert.equal(task.state, 'waiting');
+    assert.equal(task.instance, 2);
+    assert.equal(task.crashCount, 1);
+    assert.equal(s.jobs.get(1)!.counters.running, 0);
   });
 
   void it('settles after a restore: finished jobs go, running tasks wait with the next instance', () => {
