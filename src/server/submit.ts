@@ -56,12 +56,22 @@ export function validateArraySubmit(
     array.autoIds = false;
   }
   let nTasks = 0;
-  const seen = new Set<number>();
   for (const range of array.ids) {
-    if (range.count < 0 || range.step < 1 || !Number.isSafeInteger(range.start)) {
+    if (
+      !Number.isSafeInteger(range.count) ||
+      range.count < 0 ||
+      range.step < 1 ||
+      !Number.isSafeInteger(range.start) ||
+      range.start < 0 ||
+      range.start + (range.count - 1) * range.step > MAX_TASK_ID
+    ) {
       throw new HqError('HQ_INVALID_ARGUMENT', 'Invalid task id range');
     }
     nTasks += range.count;
+  }
+  checkJobSize(jobId, tasks.size, nTasks);
+  const seen = new Set<number>();
+  for (const range of array.ids) {
     // Ids must be new; checking each one only matters where some could collide.
     if (tasks.size > 0 || array.ids.length > 1) {
       for (let i = 0, id = range.start; i < range.count; i++, id += range.step) {
@@ -81,6 +91,25 @@ export function validateArraySubmit(
   return nTasks;
 }
 
+/** Task ids are 32-bit, as upstream's. */
+const MAX_TASK_ID = 4_294_967_295;
+
+/**
+ * The most tasks one job can hold. A JavaScript Map holds at most 2^24 entries, and at about
+ * 165 bytes per waiting task this is some 2.6 GB of server memory already.
+ */
+export const MAX_TASKS_PER_JOB = 16_000_000;
+
+/** Refuses a submit that would make a job larger than the server can hold, before anything. */
+function checkJobSize(jobId: number, existing: number, adding: number): void {
+  if (existing + adding > MAX_TASKS_PER_JOB) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `A job can hold at most ${MAX_TASKS_PER_JOB} tasks; this submit would give job ${jobId} ${existing + adding}. Split the work into several jobs`,
+    );
+  }
+}
+
 /**
  * Checks a task graph: new unique ids, and dependencies on earlier tasks of this submit or on
  * tasks already in the job, so a valid graph is acyclic by construction.
@@ -91,6 +120,7 @@ export function validateGraphSubmit(
   graph: GraphSubmit,
 ): void {
   const tasks = existing?.tasks ?? new Map<number, unknown>();
+  checkJobSize(jobId, tasks.size, graph.tasks.length);
   const ids = new Set<number>();
   for (const t of graph.tasks) {
     if (tasks.has(t.id)) {

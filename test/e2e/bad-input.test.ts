@@ -139,6 +139,12 @@ void describe('bad input', () => {
       message: /^Error: Task \d is part of dependency cycle or has an invalid dependencies$/,
     },
     {
+      name: 'an --array too large for one job (before anything is created)',
+      args: ['submit', '--array', '1-100000000', '--stdout', 'none', '--stderr', 'none', 'true'],
+      message:
+        /^Error: A job can hold at most 16000000 tasks; this submit would give job 3 100000000\./,
+    },
+    {
       name: '`hq task notify` outside of a task',
       args: ['task', 'notify', 'hello'],
       message: /^Error: .*HQ_ACCESS_KEY.*task.*$/,
