@@ -155,6 +155,12 @@ export async function openSession(serverDir: string): Promise<ClientSession> {
   try {
     connection = await connect(host, port, 'client', Buffer.from(key, 'hex'));
   } catch (e) {
+    if (e instanceof HqError && e.code === 'HQ_KEY_MISMATCH') {
+      throw new HqError(
+        'HQ_KEY_MISMATCH',
+        `The server at ${host}:${port} does not accept the client key of ${path.join(dir, ACCESS_FILE)}: that file belongs to another server, or the server was started again with new keys. Use the access file of the running server`,
+      );
+    }
     throw new HqError(
       'HQ_CONNECTION',
       `Access token found but HQ server ${host}:${port} is unreachable (${errorMessage(e)}). Try to (re)start the server using \`hq server start${serverDirHint(serverDir)}\``,

@@ -12,6 +12,7 @@ export type HqErrorCode =
   | 'HQ_SERVER_NOT_FOUND'
   | 'HQ_SERVER_RUNNING'
   | 'HQ_CONNECTION'
+  | 'HQ_KEY_MISMATCH'
   | 'HQ_PROTOCOL'
   | 'HQ_NOT_FOUND'
   | 'HQ_TIMEOUT'

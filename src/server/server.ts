@@ -58,6 +58,8 @@ const log = logger('hq::server');
 const HEARTBEAT_CHECK_INTERVAL_MS = 500;
 /** How often workers send overviews while a client watches them. */
 const WATCHED_OVERVIEW_INTERVAL_MS = 1000;
+const REFUSAL_WINDOW_MS = 60_000;
+const REFUSALS_TOLD_PER_WINDOW = 10;
 
 export interface ServerConfig {
   serverUid: string;
@@ -69,6 +71,34 @@ export interface ServerConfig {
   workerKey: Buffer;
   idleTimeoutMs: number | null;
   journalPath: string | null;
+}
+
+/**
+ * Refused handshakes, logged at a bounded rate: a scanner or a misconfigured client retrying
+ * in a loop must not fill the log. The first few of each minute are told; then a count.
+ */
+class RefusalLog {
+  private windowStart = 0;
+  private told = 0;
+  private suppressed = 0;
+
+  note(role: 'client' | 'worker', remote: string, reason: string): void {
+    const now = Date.now();
+    if (now - this.windowStart >= REFUSAL_WINDOW_MS) {
+      if (this.suppressed > 0) {
+        log.warn(`${this.suppressed} more connections refused in the last minute`);
+      }
+      this.windowStart = now;
+      this.told = 0;
+      this.suppressed = 0;
+    }
+    if (this.told < REFUSALS_TOLD_PER_WINDOW) {
+      this.told++;
+      log.warn(`${role} connection from ${remote} refused: ${reason}`);
+    } else {
+      this.suppressed++;
+    }
+  }
 }
 
 export class HqServer {
@@ -83,6 +113,8 @@ export class HqServer {
   /** Stream clients that asked for worker overviews. */
   private overviewWatchers = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastHeartbeatCheck = Date.now();
+  private readonly refusals = new RefusalLog();
   stopped = false;
   private stopResolve: (() => void) | null = null;
   /** Created with the first queue: a server without autoalloc pays nothing for it. */
@@ -122,8 +154,7 @@ export class HqServer {
       role: 'client',
       key: this.config.clientKey,
       onConnection: (c) => onClientConnection(this, c),
-      onRefused: (reason, remote) =>
-        log.warn(`client connection from ${remote} refused: ${reason}`),
+      onRefused: (reason, remote) => this.refusals.note('client', remote, reason),
     });
     this.listeners.push(clientServer);
     const workerServer = await listen({
@@ -132,8 +163,7 @@ export class HqServer {
       role: 'worker',
       key: this.config.workerKey,
       onConnection: (c) => onWorkerConnection(this, c),
-      onRefused: (reason, remote) =>
-        log.warn(`worker connection from ${remote} refused: ${reason}`),
+      onRefused: (reason, remote) => this.refusals.note('worker', remote, reason),
     });
     this.listeners.push(workerServer);
     const port = (s: tls.Server): number => {
@@ -649,6 +679,15 @@ export class HqServer {
 
   private checkHeartbeats(): void {
     const now = Date.now();
+    // A check that comes late means the server itself did not run (SIGSTOP, a paused VM, a
+    // blocked event loop): the workers' heartbeats of that time wait unread in the sockets,
+    // and timers run before sockets are read. Judge only after reading them.
+    const late = now - this.lastHeartbeatCheck > HEARTBEAT_CHECK_INTERVAL_MS * 3;
+    this.lastHeartbeatCheck = now;
+    if (late) {
+      log.debug('the server was not running for a while; heartbeats are checked next round');
+      return;
+    }
     for (const w of this.workers.values()) {
       if (w.ended === null && w.connection !== null) {
         if (now - w.lastSeen > 2 * w.configuration.heartbeatIntervalMs + 1000) {

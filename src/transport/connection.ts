@@ -176,9 +176,16 @@ export function connect(
       socket.removeAllListeners('error');
       resolve(new Connection(socket));
     });
-    socket.once('error', (e) => {
+    socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       socket.destroy();
+      // With a pre-shared key, a handshake the server aborts means it does not know our key.
+      if ((e.code ?? '').startsWith('ERR_SSL') || /SSL alert|alert number/.test(e.message)) {
+        reject(
+          new HqError('HQ_KEY_MISMATCH', `the server at ${host}:${port} did not accept the key`),
+        );
+        return;
+      }
       reject(new HqError('HQ_CONNECTION', `cannot connect to ${host}:${port}: ${errorMessage(e)}`));
     });
   });

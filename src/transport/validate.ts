@@ -2,7 +2,12 @@
  * Checks decoded frames at the trust boundary. A frame that does not match the protocol is
  * refused with HqError('HQ_PROTOCOL') naming what is wrong; handlers then trust the types.
  */
-import { HqError } from '../common/errors.js';
+import { HqError, errorMessage } from '../common/errors.js';
+import {
+  isValidResourceName,
+  validateDescriptor,
+  type ResourceDescriptor,
+} from '../common/resources.js';
 import type { ClientOp, ClientRequest, TaskUpdate, WorkerToServer } from './messages.js';
 
 type Obj = Record<string, unknown>;
@@ -259,6 +264,100 @@ function taskUpdate(value: unknown): TaskUpdate {
   return u as unknown as TaskUpdate;
 }
 
+function optInt(o: Obj, key: string): void {
+  if (o[key] !== null) {
+    int(o, key);
+  }
+}
+
+function strArray(value: unknown, what: string): void {
+  if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) {
+    fail(`${what} is not a list of strings`);
+  }
+}
+
+/** Everything a worker declares about itself, down to each resource: it reaches every listing. */
+function resourceDescriptor(value: unknown): void {
+  const d = obj(value, 'resources');
+  if (!Array.isArray(d['resources'])) {
+    fail('resources.resources is not a list');
+  }
+  for (const raw of d['resources'] as unknown[]) {
+    const item = obj(raw, 'resource');
+    const name = str(item, 'name');
+    if (!isValidResourceName(name)) {
+      fail(`resource name '${name}' is invalid`);
+    }
+    switch (item['kind']) {
+      case 'list':
+        strArray(item['values'], `resource ${name} values`);
+        break;
+      case 'groups':
+        if (!Array.isArray(item['groups'])) {
+          fail(`resource ${name} groups is not a list`);
+        }
+        for (const g of item['groups'] as unknown[]) {
+          strArray(g, `resource ${name} group`);
+        }
+        break;
+      case 'range':
+        if (int(item, 'end') < int(item, 'start')) {
+          fail(`resource ${name} range ends before it starts`);
+        }
+        break;
+      case 'sum':
+        int(item, 'size');
+        break;
+      default:
+        fail(`resource ${name} has an unknown kind`);
+    }
+  }
+  const coupling = obj(d['coupling'], 'coupling');
+  if (!Array.isArray(coupling['weights'])) {
+    fail('coupling.weights is not a list');
+  }
+  for (const raw of coupling['weights'] as unknown[]) {
+    const w = obj(raw, 'coupling weight');
+    for (const key of ['resource1Idx', 'group1Idx', 'resource2Idx', 'group2Idx', 'weight']) {
+      int(w, key);
+    }
+  }
+  try {
+    validateDescriptor(d as unknown as ResourceDescriptor, true);
+  } catch (e) {
+    fail(`resources: ${errorMessage(e)}`);
+  }
+}
+
+function workerConfiguration(value: unknown): void {
+  const c = obj(value, 'configuration');
+  resourceDescriptor(c['resources']);
+  for (const key of ['hostname', 'listenAddress', 'workDir', 'group']) {
+    str(c, key);
+  }
+  if (int(c, 'heartbeatIntervalMs') < 1) {
+    fail('heartbeatIntervalMs has to be positive');
+  }
+  optInt(c, 'idleTimeoutMs');
+  optInt(c, 'timeLimitMs');
+  optInt(c, 'overviewIntervalMs');
+  int(c, 'pid');
+  if (c['onServerLost'] !== 'stop' && c['onServerLost'] !== 'finish-running') {
+    fail('onServerLost is not stop or finish-running');
+  }
+  const u = c['minUtilization'];
+  if (typeof u !== 'number' || !(u >= 0 && u <= 1)) {
+    fail('minUtilization is not between 0 and 1');
+  }
+  if (c['manager'] !== null) {
+    const m = obj(c['manager'], 'manager');
+    if (m['kind'] !== 'PBS' && m['kind'] !== 'SLURM') {
+      fail('manager.kind is not PBS or SLURM');
+    }
+    str(m, 'jobId');
+  }
+}
+
 export function parseWorkerMessage(raw: unknown): WorkerToServer {
   const o = obj(raw, 'message');
   const op = str(o, 'op');
@@ -266,14 +365,7 @@ export function parseWorkerMessage(raw: unknown): WorkerToServer {
     case 'register': {
       int(o, 'protocol');
       str(o, 'version');
-      const c = obj(o['configuration'], 'configuration');
-      str(c, 'hostname');
-      str(c, 'group');
-      int(c, 'heartbeatIntervalMs');
-      const resources = obj(c['resources'], 'resources');
-      if (!Array.isArray(resources['resources'])) {
-        fail('resources.resources is not a list');
-      }
+      workerConfiguration(o['configuration']);
       return o as WorkerToServer;
     }
     case 'heartbeat':

@@ -97,7 +97,12 @@ function taskKey(jobId: number, taskId: number): string {
   return `${jobId}@${taskId}`;
 }
 
-async function connectWithRetry(host: string, port: number, key: Buffer): Promise<Connection> {
+async function connectWithRetry(
+  host: string,
+  port: number,
+  key: Buffer,
+  accessFile: string,
+): Promise<Connection> {
   let lastError: unknown = null;
   for (let attempt = 1; attempt <= CONNECT_ATTEMPTS; attempt++) {
     try {
@@ -112,6 +117,12 @@ async function connectWithRetry(host: string, port: number, key: Buffer): Promis
       log.warn(`cannot connect to the server (attempt ${attempt}/${CONNECT_ATTEMPTS}): ${text}`);
       await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
     }
+  }
+  if (lastError instanceof HqError && lastError.code === 'HQ_KEY_MISMATCH') {
+    throw new HqError(
+      'HQ_KEY_MISMATCH',
+      `The server at ${host}:${port} does not accept the worker key of ${accessFile}: that file belongs to another server, or the server was started again with new keys`,
+    );
   }
   throw new HqError('HQ_CONNECTION', `Cannot connect to the server: ${errorMessage(lastError)}`);
 }
@@ -174,7 +185,12 @@ export class Worker {
     }
     fs.mkdirSync(this.options.workDir, { recursive: true });
     const { host, port, secret_key: key } = access.worker;
-    const connection = await connectWithRetry(host, port, Buffer.from(key, 'hex'));
+    const connection = await connectWithRetry(
+      host,
+      port,
+      Buffer.from(key, 'hex'),
+      path.join(dir, ACCESS_FILE),
+    );
     this.connection = connection;
     const configuration: WorkerConfiguration = {
       resources: this.options.resources,

@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { waitFor, withEnv } from './harness.js';
 
@@ -45,5 +46,61 @@ void describe('faults: workers lost under their tasks', () => {
       assert.deepEqual(runs(), ['0', '1'], 'every run had its own instance id');
       const info = await env.json<{ error: string }[]>(['task', 'info', '1', '0']);
       assert.match(JSON.stringify(info), /limit was reached/);
+    }));
+
+  void it('a server frozen longer than the heartbeat timeout keeps its healthy workers', () =>
+    withEnv(async (env) => {
+      await env.startServer();
+      const w = await env.startWorker({ args: ['--heartbeat', '1s'] });
+      await env.command(['submit', '--', 'sleep', '3']);
+      await env.waitForJobState(1, 'RUNNING');
+      env.server!.signal('SIGSTOP');
+      // The fault itself: frozen well past the 3 s a 1 s-heartbeat worker may stay silent.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      env.server!.signal('SIGCONT');
+      await env.waitForJobState(1, 'FINISHED');
+      const rows = await env.workerRows();
+      assert.equal(rows.find((r) => r['ID'] === String(w.id))?.['State'], 'RUNNING');
+      const tasks = await env.output(['task', 'list', '1']);
+      assert.match(tasks, /FINISHED/);
+    }));
+});
+
+void describe('errors a user can act on', () => {
+  void it('an access file with another key says so, naming the file; refusals are logged at a bounded rate', () =>
+    withEnv(async (env) => {
+      const server = await env.startServer();
+      const accessPath = path.join(env.serverDir, 'hq-current', 'access.json');
+      const access = JSON.parse(fs.readFileSync(accessPath, 'utf8')) as {
+        client: { secret_key: string };
+        worker: { secret_key: string };
+      };
+      const otherDir = env.path('other');
+      fs.mkdirSync(path.join(otherDir, '001'), { recursive: true });
+      access.client.secret_key = '11'.repeat(32);
+      access.worker.secret_key = '22'.repeat(32);
+      const otherAccess = path.join(otherDir, '001', 'access.json');
+      fs.writeFileSync(otherAccess, JSON.stringify(access), { mode: 0o600 });
+      fs.symlinkSync('001', path.join(otherDir, 'hq-current'));
+      for (let i = 0; i < 15; i++) {
+        const r = await env.command(['job', 'list'], { serverDir: otherDir, expectFail: true });
+        assert.equal(r.code, 1);
+        const lines = r.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(
+          lines[0]!,
+          /does not accept the client key of .*other\/(hq-current|001)\/access\.json/,
+        );
+        assert.doesNotMatch(lines[0]!, /SSL|openssl|restart/i);
+      }
+      const worker = await env.startWorker({ serverDir: otherDir, wait: false });
+      const status = await worker.process.waitForExit();
+      assert.equal(status.code, 1);
+      assert.match(worker.process.stderr(), /does not accept the worker key of .*access\.json/);
+      const refused = server
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('refused'));
+      assert.ok(refused.length >= 1 && refused.length <= 10, `${refused.length} refusal lines`);
     }));
 });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { Packr, Unpackr } from 'msgpackr';
 
-import { HqEnv, withEnv } from './harness.js';
+import { HqEnv, hqVersion, withEnv } from './harness.js';
 
 interface Endpoint {
   host: string;
@@ -187,6 +187,89 @@ void describe('authentication and hostile peers', () => {
           }
           assert.equal(outcome.connected, expected, what);
         }
+      }
+    }
+    await assertServerHealthy();
+  });
+
+  void it('refuses a worker whose registration is malformed, and nothing of it reaches the lists', async () => {
+    const configuration = {
+      resources: {
+        resources: [{ name: 'cpus', kind: 'range', start: 0, end: 0 }],
+        coupling: { weights: [] },
+      },
+      hostname: 'bad',
+      listenAddress: 'bad:0',
+      workDir: '/tmp',
+      group: 'default',
+      heartbeatIntervalMs: 8000,
+      idleTimeoutMs: null,
+      timeLimitMs: null,
+      onServerLost: 'stop',
+      minUtilization: 0,
+      overviewIntervalMs: null,
+      manager: null,
+      pid: 1,
+    };
+    const broken: [string, unknown][] = [
+      [
+        'a resource without a name',
+        {
+          ...configuration,
+          resources: { resources: [{ kind: 'sum', size: 1 }], coupling: { weights: [] } },
+        },
+      ],
+      [
+        'resources of an unknown kind',
+        {
+          ...configuration,
+          resources: { resources: [{ name: 'cpus', kind: 'cloud' }], coupling: { weights: [] } },
+        },
+      ],
+      [
+        'list values that are not strings',
+        {
+          ...configuration,
+          resources: {
+            resources: [{ name: 'cpus', kind: 'list', values: [1, 2] }],
+            coupling: { weights: [] },
+          },
+        },
+      ],
+      [
+        'no cpus',
+        {
+          ...configuration,
+          resources: {
+            resources: [{ name: 'gpus', kind: 'sum', size: 1 }],
+            coupling: { weights: [] },
+          },
+        },
+      ],
+      [
+        'no coupling',
+        { ...configuration, resources: { resources: configuration.resources.resources } },
+      ],
+      ['a hostname that is a number', { ...configuration, hostname: 7 }],
+      ['an unknown server-lost policy', { ...configuration, onServerLost: 'panic' }],
+      ['a manager without a job id', { ...configuration, manager: { kind: 'SLURM' } }],
+    ];
+    const p = ports.find((x) => x.role === 'worker')!;
+    for (const [what, config] of broken) {
+      const socket = await connectOrFail(p.port, p.identity, p.key);
+      try {
+        const closed = closedByPeer(socket, what);
+        socket.write(
+          frame({
+            op: 'register',
+            protocol: 1,
+            version: hqVersion().replace(/^hq /, ''),
+            configuration: config,
+          }),
+        );
+        await closed;
+      } finally {
+        socket.destroy();
       }
     }
     await assertServerHealthy();
