@@ -1,3 +1,7 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+
 /**
  * The one error type of the project. `code` is stable (scripts and tests may branch on it);
  * `message` is what the user sees, a single line that says what to do next where possible.
@@ -35,4 +39,54 @@ export function errorMessage(error: unknown): string {
     return error.message;
   }
   return String(error);
+}
+
+/** An OS error number as a user reads it, in upstream's form: `Read-only file system (os error 30)`. */
+export function osErrorText(errno: number): string {
+  const entry = getSystemErrorMap().get(-Math.abs(errno));
+  if (entry === undefined) {
+    return `os error ${Math.abs(errno)}`;
+  }
+  const text = entry[1];
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)} (os error ${Math.abs(errno)})`;
+}
+
+/** A file system error without Node's syscall decoration, e.g. `Read-only file system (os error 30)`. */
+export function fsErrorText(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  return typeof e.errno === 'number' ? osErrorText(e.errno) : errorMessage(error);
+}
+
+/**
+ * `mkdir -p` whose error names the directory and the real cause. Node's recursive mkdir says
+ * ENOENT where a parent is on a read-only file system; the deepest missing directory is then
+ * created alone to learn why it cannot be.
+ */
+export function makeDirectory(dir: string, what = 'directory'): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    return;
+  } catch (first) {
+    let missing = dir;
+    for (let parent = dirname(missing); parent !== missing; parent = dirname(parent)) {
+      if (existsSync(parent)) {
+        break;
+      }
+      missing = parent;
+    }
+    let cause: unknown = first;
+    try {
+      mkdirSync(missing);
+    } catch (e) {
+      cause = e;
+    }
+    const where = missing === dir ? '' : ` (at ${missing})`;
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      `Cannot create ${what} ${dir}${where}: ${fsErrorText(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
 }

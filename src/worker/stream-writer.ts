@@ -10,7 +10,7 @@
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HqError, errorMessage } from '../common/errors.js';
+import { HqError, errorMessage, makeDirectory } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import {
   CHUNK_HEADER_SIZE,
@@ -90,15 +90,7 @@ export class StreamWriter {
 
   /** Creates the directory if needed and a new file in it, and writes the file header. */
   static open(dir: string, serverUid: string, workerId: number): StreamWriter {
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-    } catch (e) {
-      throw new HqError(
-        'HQ_INVALID_ARGUMENT',
-        `Cannot create stream directory ${dir}: ${errorMessage(e)}`,
-        { cause: e },
-      );
-    }
+    makeDirectory(dir, 'stream directory');
     for (let attempt = 0; ; attempt++) {
       const file = path.join(dir, `${randomName()}${STREAM_FILE_SUFFIX}`);
       let fd: number;

@@ -7,7 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { errorMessage } from '../common/errors.js';
+import {
+  HqError,
+  errorMessage,
+  fsErrorText,
+  makeDirectory,
+  osErrorText,
+} from '../common/errors.js';
 import type { StdioDef } from '../transport/messages.js';
 import type { Launcher } from './launcher.js';
 
@@ -55,6 +61,15 @@ const ERRNO_TEXT: Record<string, string> = {
   E2BIG: 'Argument list too long (os error 7)',
   ENOEXEC: 'Exec format error (os error 8)',
 };
+
+/** What went wrong preparing a task, naming the path: `cannot open X: Read-only file system ...`. */
+function preparationError(e: unknown): string {
+  if (e instanceof HqError) {
+    return e.message;
+  }
+  const err = e as NodeJS.ErrnoException;
+  return err.path === undefined ? errorMessage(e) : `cannot open ${err.path}: ${fsErrorText(e)}`;
+}
 
 /**
  * Tasks are started through `setpriv --pdeathsig TERM`, so that a task dies with its worker even
@@ -131,7 +146,7 @@ function spawnErrorMessage(e: NodeJS.ErrnoException, launch: TaskLaunch): string
 
 function openStdio(def: StdioDef, file: string | null): number | 'ignore' | 'pipe' {
   if (def.kind === 'file' && file !== null) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirectory(path.dirname(file));
     return fs.openSync(file, 'w');
   }
   return def.kind === 'pipe' ? 'pipe' : 'ignore';
@@ -230,12 +245,12 @@ export class TaskProcess {
       }
     };
     try {
-      fs.mkdirSync(launch.cwd, { recursive: true });
+      makeDirectory(launch.cwd);
       out = openStdio(launch.stdout, launch.stdoutPath);
       err = openStdio(launch.stderr, launch.stderrPath);
     } catch (e) {
       closeFds();
-      resolve({ state: 'failed', error: `Cannot prepare the task: ${errorMessage(e)}` });
+      resolve({ state: 'failed', error: `Cannot prepare the task: ${preparationError(e)}` });
       return;
     }
     // Stdin comes from an unlinked temporary file, not a pipe: Node's pipes are socket pairs,
@@ -326,10 +341,10 @@ export class TaskProcess {
     const out = launch.stdout.kind === 'pipe' ? outputSink(launch, 0) : null;
     const err = launch.stderr.kind === 'pipe' ? outputSink(launch, 1) : null;
     try {
-      fs.mkdirSync(launch.cwd, { recursive: true });
+      makeDirectory(launch.cwd);
       for (const f of [stdoutFile, stderrFile]) {
         if (f !== null) {
-          fs.mkdirSync(path.dirname(f), { recursive: true });
+          makeDirectory(path.dirname(f));
         }
       }
       if (launch.stdin !== null && launch.stdin.length > 0) {
@@ -337,7 +352,7 @@ export class TaskProcess {
         fs.writeFileSync(stdinFile, launch.stdin, { mode: 0o600 });
       }
     } catch (e) {
-      resolve({ state: 'failed', error: `Cannot prepare the task: ${errorMessage(e)}` });
+      resolve({ state: 'failed', error: `Cannot prepare the task: ${preparationError(e)}` });
       return;
     }
     const dropStdin = (): void => {
@@ -377,9 +392,17 @@ export class TaskProcess {
             const e = Object.assign(new Error(`os error ${errno}`), { code });
             resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
           } else {
+            const target =
+              step === 'cwd'
+                ? `the working directory ${launch.cwd}`
+                : step === 'stdout' && stdoutFile !== null
+                  ? `the stdout file ${stdoutFile}`
+                  : step === 'stderr' && stderrFile !== null
+                    ? `the stderr file ${stderrFile}`
+                    : `the task's ${step}`;
             resolve({
               state: 'failed',
-              error: `Cannot prepare the task (${step}): ${ERRNO_TEXT[ERRNO_CODES[errno] ?? ''] ?? `os error ${errno}`}`,
+              error: `Cannot prepare the task: cannot open ${target}: ${osErrorText(errno)}`,
             });
           }
         },

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -103,4 +104,49 @@ void describe('errors a user can act on', () => {
         .filter((l) => l.includes('refused'));
       assert.ok(refused.length >= 1 && refused.length <= 10, `${refused.length} refusal lines`);
     }));
+
+  void it('a read-only output path or stream directory is named with its cause', async (t) => {
+    await withEnv(async (env) => {
+      const ro = env.path('ro');
+      fs.mkdirSync(ro);
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro], {
+          stdio: 'ignore',
+        });
+      } catch {
+        t.skip('needs root to mount a read-only tmpfs');
+        return;
+      }
+      try {
+        await env.startServer();
+        await env.startWorker();
+        const cases: [string[], RegExp][] = [
+          [
+            ['--stdout', `${ro}/out.txt`],
+            /cannot open the stdout file .*ro\/out\.txt: Read-only file system \(os error 30\)/,
+          ],
+          [
+            ['--stdout', `${ro}/sub/out.txt`],
+            /Cannot create directory .*ro\/sub: Read-only file system \(os error 30\)/,
+          ],
+          [
+            ['--stream', `${ro}/streams`],
+            /Cannot create stream directory .*ro\/streams: Read-only file system \(os error 30\)/,
+          ],
+          [
+            ['--cwd', `${ro}/work`],
+            /Cannot create directory .*ro\/work: Read-only file system \(os error 30\)/,
+          ],
+        ];
+        for (const [i, [flags, message]] of cases.entries()) {
+          await env.command(['submit', ...flags, '--', 'echo', 'hi']);
+          await env.waitForJobState(i + 1, 'FAILED');
+          const out = await env.output(['task', 'list', String(i + 1), '--output-mode', 'json']);
+          assert.match(out, message);
+        }
+      } finally {
+        execFileSync('umount', [ro], { stdio: 'ignore' });
+      }
+    });
+  });
 });
