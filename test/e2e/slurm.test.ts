@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { horizontalTable, waitFor, withEnv, type HqEnv } from './harness.js';
@@ -40,11 +41,25 @@ function ourJobs(prefix: string): string[] {
     .map(([id]) => id!);
 }
 
-async function startServer(env: HqEnv): Promise<void> {
+/** How many nodes the Slurm partition has (0 without Slurm). */
+function slurmNodes(): number {
+  const r = spawnSync('sinfo', ['-h', '-o', '%D'], { timeout: 5_000, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split('\n').reduce((n, l) => n + (Number(l.trim()) || 0), 0) : 0;
+}
+
+/**
+ * A second Slurm node runs in its own network namespace, where 127.0.0.1 is its own loopback:
+ * a server for multi-node allocations advertises this host's name instead.
+ */
+async function startServer(
+  env: HqEnv,
+  host = '127.0.0.1',
+  extraEnv: Record<string, string> = {},
+): Promise<void> {
   const server = env.spawnHq(
     'server',
-    ['--server-dir', env.serverDir, 'server', 'start', '--host', '127.0.0.1'],
-    { env: QUICK_AUTOALLOC },
+    ['--server-dir', env.serverDir, 'server', 'start', '--host', host],
+    { env: { ...QUICK_AUTOALLOC, ...extraEnv } },
   );
   env.server = server;
   const access = path.join(env.serverDir, 'hq-current', 'access.json');
@@ -151,6 +166,71 @@ void describe('hq alloc with a real Slurm', () => {
       });
     } finally {
       // Whatever happened above: nothing of ours stays in Slurm.
+      try {
+        const left = ourJobs(name);
+        if (left.length > 0) {
+          spawnSync('scancel', left, { timeout: 10_000, stdio: 'ignore' });
+        }
+      } catch (e) {
+        process.stderr.write(`cannot clean up Slurm jobs named ${name}*: ${String(e)}\n`);
+      }
+    }
+  });
+
+  void it('a two-node allocation starts a worker on each node and runs a --nodes 2 task', async (t) => {
+    if (slurmNodes() < 2) {
+      t.skip('needs a 2-node Slurm: ../shared/ci/start-local-slurm.sh start --nodes 2');
+      return;
+    }
+    const name = `hqtest-${randomBytes(3).toString('hex')}`;
+    try {
+      await withEnv(async (env) => {
+        // RUST_LOG in the server's environment goes into the workers' command line: srun must
+        // still find the program (upstream's script fails here).
+        await startServer(env, os.hostname().split('.')[0] ?? os.hostname(), {
+          RUST_LOG: 'hq=debug',
+        });
+        await env.command([
+          'alloc',
+          'add',
+          'slurm',
+          '--no-dry-run',
+          '--time-limit',
+          '10m',
+          '--max-workers-per-alloc',
+          '2',
+          '--idle-timeout',
+          '5s',
+          '--name',
+          name,
+        ]);
+        await env.command([
+          'submit',
+          '--nodes',
+          '2',
+          '--',
+          'bash',
+          '-c',
+          'sort "$HQ_NODE_FILE" | tr "\\n" " "',
+        ]);
+        await env.waitForJobState(1, 'FINISHED', 90_000);
+        const output = await env.output(['job', 'cat', '1', 'stdout']);
+        const nodes = output.trim().split(/\s+/);
+        assert.equal(nodes.length, 2, output);
+        assert.notEqual(nodes[0], nodes[1], 'the task got two different nodes');
+        const workers = horizontalTable(await env.output(['worker', 'list', '--all']));
+        const fromSlurm = workers.filter((w) => w['Manager'] === 'SLURM');
+        assert.equal(fromSlurm.length, 2, JSON.stringify(workers));
+        assert.equal(new Set(fromSlurm.map((w) => w['Manager Job ID'])).size, 1, 'one allocation');
+        assert.deepEqual(new Set(fromSlurm.map((w) => w['Hostname'])), new Set(nodes));
+        await env.command(['server', 'stop']);
+        assert.deepEqual(await env.server!.waitForExit(), { code: 0, signal: null });
+        await waitFor(() => ourJobs(name).length === 0, {
+          timeoutMs: 30_000,
+          message: `no job named ${name}* in squeue`,
+        });
+      });
+    } finally {
       try {
         const left = ourJobs(name);
         if (left.length > 0) {

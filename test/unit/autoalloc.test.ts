@@ -73,6 +73,21 @@ void describe('submit scripts', () => {
   void it('starts one worker per node through srun or pbsdsh for multi-node allocations', () => {
     const slurm = submitScript('slurm', { ...base, nodes: 3, additionalArgs: [] });
     assert.match(slurm, /\nsrun --overlap --ntasks=3 --nodes=3 \/bin\/hq worker start\n$/);
+    // srun runs a program: a leading variable assignment goes through `env` (upstream's
+    // line, `srun ... RUST_LOG=x hq ...`, fails on a real Slurm). One node keeps the plain line.
+    const withLog = {
+      ...base,
+      additionalArgs: [],
+      workerCommand: 'RUST_LOG=x /bin/hq worker start',
+    };
+    assert.match(
+      submitScript('slurm', { ...withLog, nodes: 2 }),
+      /\nsrun --overlap --ntasks=2 --nodes=2 env RUST_LOG=x \/bin\/hq worker start\n$/,
+    );
+    assert.match(
+      submitScript('slurm', { ...withLog, nodes: 1 }),
+      /\n\nRUST_LOG=x \/bin\/hq worker start\n$/,
+    );
     const pbs = submitScript('pbs', { ...base, nodes: 2, additionalArgs: [] });
     assert.match(pbs, /#PBS -l select=2\n/);
     assert.match(pbs, /\npbsdsh -- bash -l -c '\/bin\/hq worker start'\n$/);

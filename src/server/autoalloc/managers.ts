@@ -69,6 +69,17 @@ export function workerCommand(
   return command;
 }
 
+/**
+ * srun runs a program, not a shell line: a leading `NAME=value` would be taken for the
+ * program's name (`execve(): RUST_LOG=...: No such file or directory`) and no worker would
+ * start. `env` sets it instead. This is the one place where our scripts differ from
+ * upstream's, whose multi-node Slurm allocations fail this way (its mock test asserts the
+ * broken line).
+ */
+function srunProgram(command: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*=/.test(command) ? `env ${command}` : command;
+}
+
 export function submitScript(manager: AllocManager, o: ScriptOptions): string {
   const lines = ['#!/bin/bash'];
   const extra = o.additionalArgs.join(' ');
@@ -102,7 +113,7 @@ export function submitScript(manager: AllocManager, o: ScriptOptions): string {
     lines.push('');
     lines.push(
       o.nodes > 1
-        ? `srun --overlap --ntasks=${o.nodes} --nodes=${o.nodes} ${o.workerCommand}`
+        ? `srun --overlap --ntasks=${o.nodes} --nodes=${o.nodes} ${srunProgram(o.workerCommand)}`
         : o.workerCommand,
     );
   }
