@@ -18,6 +18,7 @@ const log = logger('hq::worker');
 
 const SOURCE = String.raw`
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,6 +57,43 @@ static void flush_out(void) {
   outlen = 0;
 }
 static void on_chld(int s) { (void)s; int e = errno; ssize_t r = write(sigpipe[1], "c", 1); (void)r; errno = e; }
+/* The worker is gone (PR_SET_PDEATHSIG): everything the tasks started must go with it. */
+static volatile sig_atomic_t orphaned;
+static void on_parent_death(int s) { (void)s; orphaned = 1; int e = errno; ssize_t r = write(sigpipe[1], "d", 1); (void)r; errno = e; }
+
+/*
+ * Kills every task's process group, then every process left whose parent is this helper: the
+ * helper is a child subreaper, so whatever a task started and left behind (background jobs,
+ * setsid children, TERM-trapping scripts) was reparented here rather than to init. Killing one
+ * reparents its own children here too; rounds go on until none is left (bounded).
+ */
+static void kill_everything(void) {
+  for (size_t i = 0; i < nkids; i++) kill(-kids[i].pid, SIGKILL);
+  pid_t self = getpid();
+  for (int round = 0; round < 200; round++) {
+    int found = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+      pid_t p = (pid_t)atoi(de->d_name);
+      if (p <= 0) continue;
+      char path[64], buf[512];
+      snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t r = read(fd, buf, sizeof buf - 1); close(fd);
+      if (r <= 0) continue;
+      buf[r] = 0;
+      char *rp = strrchr(buf, ')'); char state; int ppid;
+      if (!rp || sscanf(rp + 2, "%c %d", &state, &ppid) != 2) continue;
+      if (ppid == (int)self && state != 'Z') { kill(-p, SIGKILL); kill(p, SIGKILL); found = 1; }
+    }
+    if (d) closedir(d);
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    if (!found) break;
+    usleep(5000);
+  }
+}
 
 static void reap(void) {
   int status; pid_t pid; char line[96];
@@ -162,11 +200,16 @@ static void launch(char *rec, size_t len) {
 }
 
 int main(void) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  pid_t worker = getppid();
   signal(SIGINT, SIG_IGN); signal(SIGTERM, SIG_IGN); signal(SIGPIPE, SIG_IGN);
   if (pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) return 1;
   struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_handler = on_chld; sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
+  struct sigaction sd; memset(&sd, 0, sizeof sd); sd.sa_handler = on_parent_death;
+  sigaction(SIGUSR1, &sd, NULL);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  prctl(PR_SET_PDEATHSIG, SIGUSR1);
+  if (getppid() != worker) { kill_everything(); return 0; }
   fcntl(0, F_SETFD, FD_CLOEXEC); fcntl(1, F_SETFD, FD_CLOEXEC);
   size_t cap = 1 << 20, len = 0; char *buf = malloc(cap);
   if (!buf) return 1;
@@ -178,6 +221,7 @@ int main(void) {
     for (size_t j = 0; j < watched; j++) fds[2 + j] = (struct pollfd){ pipes[j].fd, POLLIN, 0 };
     int n = poll(fds, (nfds_t)(2 + watched), nkids ? 100 : -1);
     if (n < 0 && errno != EINTR) return 1;
+    if (orphaned) { kill_everything(); return 0; }
     if (n > 0 && (fds[1].revents & POLLIN)) { char junk[256]; while (read(sigpipe[0], junk, sizeof junk) > 0) {} }
     /* Output first, then exits: a child's last output is sent before its exit. */
     for (size_t j = watched; j-- > 0;) if (n > 0 && (fds[2 + j].revents & (POLLIN | POLLHUP | POLLERR))) drain_pipe(j);
@@ -185,7 +229,7 @@ int main(void) {
     if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
       if (len == cap) { cap *= 2; buf = realloc(buf, cap); if (!buf) return 1; }
       ssize_t r = read(0, buf + len, cap - len);
-      if (r == 0) { flush_out(); return 0; }
+      if (r == 0) { flush_out(); kill_everything(); return 0; }
       if (r > 0) {
         len += (size_t)r;
         size_t off = 0;

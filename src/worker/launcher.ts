@@ -16,7 +16,9 @@
  *
  * Invariants: every child runs in its own session (its pid is its process group, which the
  * worker signals to stop it) with PR_SET_PDEATHSIG=SIGTERM, so it dies with the helper. The
- * helper dies with the worker (PR_SET_PDEATHSIG=SIGKILL) or when its stdin closes, and ignores
+ * helper is a child subreaper: whatever a task leaves behind is reparented to it, not to init.
+ * When the worker dies (PR_SET_PDEATHSIG=SIGUSR1) or closes its stdin, the helper kills every
+ * task's process group and every process reparented to it, then exits. It ignores
  * SIGINT/SIGTERM sent to the worker's process group: the worker decides what happens to tasks.
  * Children are reaped on every loop turn, and at least every 100 ms while any runs, so an exit
  * is never missed even if a SIGCHLD wake-up is. Every launched id gets exactly one
@@ -32,28 +34,48 @@ const log = logger('hq::worker');
 /** The stdout/stderr field asking the C helper for a pipe (task paths are always absolute). */
 const PIPE_FIELD = '|';
 
-/** prctl(2) syscall numbers, for PR_SET_PDEATHSIG from Perl. */
+/** prctl(2) syscall numbers, for PR_SET_PDEATHSIG and PR_SET_CHILD_SUBREAPER from Perl. */
 const PRCTL_SYSCALL: Partial<Record<string, number>> = { x64: 157, arm64: 167 };
 
 const SCRIPT = String.raw`
 use strict; no warnings; use POSIX ();
 my $prctl = shift @ARGV;
-syscall($prctl, 1, 9) if $prctl > 0;
+my $worker = getppid();
 $| = 1;
-my %kids; my $buf = '';
+my %kids; my $buf = ''; my $orphaned = 0;
 pipe(my $sr, my $sw) or die;
 $SIG{CHLD} = sub { syswrite($sw, "c") };
 $SIG{INT} = 'IGNORE'; $SIG{TERM} = 'IGNORE';
+$SIG{USR1} = sub { $orphaned = 1; syswrite($sw, "d") };
+sub kill_everything {
+  kill 'KILL', -$_ for keys %kids;
+  for my $round (1 .. 200) {
+    my $found = 0;
+    opendir(my $d, '/proc') or last;
+    for my $p (grep { /^\d+$/ } readdir $d) {
+      open(my $fh, '<', "/proc/$p/stat") or next; my $st = <$fh>; close $fh;
+      next unless defined $st && $st =~ /\)\s+(\S)\s+(\d+)/;
+      if ($2 == $$ && $1 ne 'Z') { kill 'KILL', -$p; kill 'KILL', $p; $found = 1; }
+    }
+    closedir $d;
+    1 while waitpid(-1, POSIX::WNOHANG()) > 0;
+    last unless $found;
+    select(undef, undef, undef, 0.005);
+  }
+}
+if ($prctl > 0) { syscall($prctl, 36, 1); syscall($prctl, 1, 10); }
+if (getppid() != $worker) { kill_everything(); exit 0; }
 sub reap { while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) { my $id = delete $kids{$pid}; print "x $id $?\n" if defined $id; } }
 my $rin = ''; vec($rin, fileno(STDIN), 1) = 1; vec($rin, fileno($sr), 1) = 1;
 while (1) {
   my $n = select(my $rout = $rin, undef, undef, %kids ? 0.1 : undef);
+  if ($orphaned) { kill_everything(); exit 0; }
   if ($n > 0 && vec($rout, fileno($sr), 1)) { sysread($sr, my $junk, 4096); }
   reap();
   next if $n <= 0;
   next unless vec($rout, fileno(STDIN), 1);
   my $got = sysread(STDIN, $buf, 262144, length $buf);
-  exit 0 if !$got;
+  if (!$got) { kill_everything(); exit 0; }
   while ($buf =~ /^(\d+)\n/ && length($buf) >= length($1) + 1 + $1) {
     my $len = $1;
     my $rec = substr($buf, length($len) + 1, $len);

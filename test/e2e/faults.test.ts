@@ -67,6 +67,44 @@ void describe('faults: workers lost under their tasks', () => {
     }));
 });
 
+void describe('faults: no orphans', () => {
+  // The node fallback (HQ_LAUNCHER=node) has no helper to do this: Node cannot become a
+  // child subreaper.
+  for (const launcher of ['native', 'perl'] as const) {
+    void it(`a SIGKILLed worker takes every process its tasks started with it (${launcher} launcher)`, () =>
+      withEnv(async (env) => {
+        const server = await env.startServer();
+        const w = await env.startWorker({
+          cpus: 4,
+          ...(launcher === 'perl' ? { env: { HQ_LAUNCHER: 'perl' } } : {}),
+        });
+        const shapes = [
+          'sleep 300 & wait',
+          'sleep 300; echo done',
+          "trap '' TERM; sleep 300; echo survived",
+          'setsid sleep 300 & wait',
+        ];
+        for (const shape of shapes) {
+          await env.command(['submit', '--', 'bash', '-c', shape]);
+        }
+        for (let job = 1; job <= shapes.length; job++) {
+          await env.waitForJobState(job, 'RUNNING');
+        }
+        const others = new Set([server.pid]);
+        const leftovers = (): number[] => env.markedProcesses().filter((pid) => !others.has(pid));
+        // The worker, its launcher, four shells and their sleeps.
+        await waitFor(() => leftovers().length >= 10, { message: 'every task and its child' });
+        // The worker alone, not its process group: its helpers must notice by themselves.
+        process.kill(w.process.pid, 'SIGKILL');
+        await w.process.waitForExit();
+        await waitFor(() => leftovers().length === 0, {
+          timeoutMs: 10_000,
+          message: 'no process of the killed worker left',
+        });
+      }));
+  }
+});
+
 void describe('errors a user can act on', () => {
   void it('an access file with another key says so, naming the file; refusals are logged at a bounded rate', () =>
     withEnv(async (env) => {
