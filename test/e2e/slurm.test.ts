@@ -51,6 +51,18 @@ function slurmNodes(): number {
  * A second Slurm node runs in its own network namespace, where 127.0.0.1 is its own loopback:
  * a server for multi-node allocations advertises this host's name instead.
  */
+/** Whatever a test left in Slurm under its queue's name is cancelled. */
+function cancelOurJobs(prefix: string): void {
+  try {
+    const left = ourJobs(prefix);
+    if (left.length > 0) {
+      spawnSync('scancel', left, { timeout: 10_000, stdio: 'ignore' });
+    }
+  } catch (e) {
+    process.stderr.write(`cannot clean up Slurm jobs named ${prefix}*: ${String(e)}\n`);
+  }
+}
+
 async function startServer(
   env: HqEnv,
   host = '127.0.0.1',
@@ -166,14 +178,7 @@ void describe('hq alloc with a real Slurm', () => {
       });
     } finally {
       // Whatever happened above: nothing of ours stays in Slurm.
-      try {
-        const left = ourJobs(name);
-        if (left.length > 0) {
-          spawnSync('scancel', left, { timeout: 10_000, stdio: 'ignore' });
-        }
-      } catch (e) {
-        process.stderr.write(`cannot clean up Slurm jobs named ${name}*: ${String(e)}\n`);
-      }
+      cancelOurJobs(name);
     }
   });
 
@@ -238,14 +243,7 @@ void describe('hq alloc with a real Slurm', () => {
         });
       });
     } finally {
-      try {
-        const left = ourJobs(name);
-        if (left.length > 0) {
-          spawnSync('scancel', left, { timeout: 10_000, stdio: 'ignore' });
-        }
-      } catch (e) {
-        process.stderr.write(`cannot clean up Slurm jobs named ${name}*: ${String(e)}\n`);
-      }
+      cancelOurJobs(name);
     }
   });
 });
