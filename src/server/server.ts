@@ -43,6 +43,7 @@ import {
   isJobCompleted,
   isJobIdle,
   isTerminal,
+  jobInfo,
   jobStatus,
   ServerState,
   type JobRecord,
@@ -1004,13 +1005,7 @@ export class HqServer {
           .filter((w) => w.ended === null)
           .map((w) => ({ id: w.id, assigned: w.tasks.size, running: w.runningCount })),
       },
-      jobs: [...this.jobs.values()].map((j) => ({
-        id: j.id,
-        name: j.name,
-        nTasks: j.tasks.size,
-        counters: { ...j.counters },
-        isOpen: j.isOpen,
-      })),
+      jobs: [...this.jobs.values()].map((j) => jobInfo(j)),
     };
   }
 }
