@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
@@ -54,7 +55,12 @@ export function osErrorText(errno: number): string {
 /** A file system error without Node's syscall decoration, e.g. `Read-only file system (os error 30)`. */
 export function fsErrorText(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
-  return typeof e.errno === 'number' ? osErrorText(e.errno) : errorMessage(error);
+  if (typeof e.errno === 'number') {
+    return osErrorText(e.errno);
+  }
+  const byCode =
+    e.code === undefined ? undefined : (osConstants.errno as Record<string, number>)[e.code];
+  return byCode === undefined ? errorMessage(error) : osErrorText(byCode);
 }
 
 /**

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import {
   HqError,
   errorMessage,
@@ -45,22 +46,6 @@ export interface TaskLaunch {
   onOutput: ((channel: 0 | 1, data: Buffer) => void) | null;
   onOutputEnd: ((channel: 0 | 1) => void) | null;
 }
-
-const ERRNO_CODES: Record<number, string> = {
-  2: 'ENOENT',
-  13: 'EACCES',
-  20: 'ENOTDIR',
-  7: 'E2BIG',
-  8: 'ENOEXEC',
-};
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'No such file or directory (os error 2)',
-  EACCES: 'Permission denied (os error 13)',
-  ENOTDIR: 'Not a directory (os error 20)',
-  E2BIG: 'Argument list too long (os error 7)',
-  ENOEXEC: 'Exec format error (os error 8)',
-};
 
 /** What went wrong preparing a task, naming the path: `cannot open X: Read-only file system ...`. */
 function preparationError(e: unknown): string {
@@ -140,7 +125,7 @@ function spawnErrorMessage(e: NodeJS.ErrnoException, launch: TaskLaunch): string
   } else if (code === 'EACCES' && file.endsWith('.sh')) {
     context = `\nThe script that you have tried to execute (\`${file}\`) is not executable.\nTry making it executable or add a shebang line to it.`;
   }
-  const text = ERRNO_TEXT[code] ?? errorMessage(e);
+  const text = fsErrorText(e);
   return `Cannot execute ${JSON.stringify(launch.args.join(' '))}: ${text}${context}`;
 }
 
@@ -388,8 +373,10 @@ export class TaskProcess {
           dropStdin();
           this.finish();
           if (step === 'exec') {
-            const code = ERRNO_CODES[errno] ?? `E${errno}`;
-            const e = Object.assign(new Error(`os error ${errno}`), { code });
+            const e = Object.assign(new Error(`os error ${errno}`), {
+              code: getSystemErrorName(-errno),
+              errno: -errno,
+            });
             resolve({ state: 'failed', error: spawnErrorMessage(e, launch) });
           } else {
             const target =

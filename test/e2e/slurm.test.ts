@@ -63,6 +63,16 @@ function cancelOurJobs(prefix: string): void {
   }
 }
 
+/** `hq server stop` exits 0, and every allocation it made leaves squeue. */
+async function stopServerLeavingNothing(env: HqEnv, prefix: string): Promise<void> {
+  await env.command(['server', 'stop']);
+  assert.deepEqual(await env.server!.waitForExit(), { code: 0, signal: null });
+  await waitFor(() => ourJobs(prefix).length === 0, {
+    timeoutMs: 30_000,
+    message: `no job named ${prefix}* in squeue`,
+  });
+}
+
 async function startServer(
   env: HqEnv,
   host = '127.0.0.1',
@@ -169,12 +179,7 @@ void describe('hq alloc with a real Slurm', () => {
         assert.match(log.stderr, /Outputting allocation path at .*stderr/);
         assert.match(log.stdout, /idle timeout reached/);
 
-        await env.command(['server', 'stop']);
-        assert.deepEqual(await env.server!.waitForExit(), { code: 0, signal: null });
-        await waitFor(() => ourJobs(name).length === 0, {
-          timeoutMs: 30_000,
-          message: `no job named ${name}* in squeue`,
-        });
+        await stopServerLeavingNothing(env, name);
       });
     } finally {
       // Whatever happened above: nothing of ours stays in Slurm.
@@ -235,12 +240,7 @@ void describe('hq alloc with a real Slurm', () => {
         for (const [id, hosts] of byAllocation) {
           assert.deepEqual(new Set(hosts), new Set(nodes), `allocation ${id}: ${hosts.join(',')}`);
         }
-        await env.command(['server', 'stop']);
-        assert.deepEqual(await env.server!.waitForExit(), { code: 0, signal: null });
-        await waitFor(() => ourJobs(name).length === 0, {
-          timeoutMs: 30_000,
-          message: `no job named ${name}* in squeue`,
-        });
+        await stopServerLeavingNothing(env, name);
       });
     } finally {
       cancelOurJobs(name);
