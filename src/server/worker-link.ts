@@ -7,7 +7,11 @@ import { HqError, errorMessage } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { VERSION } from '../common/version.js';
 import type { Connection } from '../transport/connection.js';
-import { PROTOCOL_VERSION, type WorkerLostReason } from '../transport/messages.js';
+import {
+  PROTOCOL_VERSION,
+  type ServerToWorker,
+  type WorkerLostReason,
+} from '../transport/messages.js';
 import { parseWorkerMessage } from '../transport/validate.js';
 import type { HqServer } from './server.js';
 import type { WorkerRecord } from './workers.js';
@@ -59,6 +63,7 @@ export function onWorkerConnection(server: HqServer, connection: Connection): vo
         case 'register':
           throw new HqError('HQ_PROTOCOL', 'worker registered twice');
         case 'heartbeat':
+          connection.send({ op: 'heartbeat' } satisfies ServerToWorker);
           return;
         case 'stopping':
           worker.announcedReason = message.reason;

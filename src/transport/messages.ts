@@ -21,7 +21,7 @@ import type { IdRange, IdSelector } from '../common/id-set.js';
 import type { TimedEvent } from '../server/events.js';
 import type { HwState } from '../worker/hw-monitor.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 // ---- shared domain shapes ------------------------------------------------------------------
 
@@ -396,4 +396,10 @@ export type ServerToWorker =
    * `--overview-interval`). Such overviews are streamed, not journaled.
    */
   | { op: 'overview-interval'; intervalMs: number | null }
+  /**
+   * The answer to every worker heartbeat: a worker that hears nothing from its server for long
+   * (a cut network: no FIN or RST ever arrives) stops instead of running tasks that the server
+   * has already given to others.
+   */
+  | { op: 'heartbeat' }
   | { op: 'stop' };

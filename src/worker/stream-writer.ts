@@ -10,7 +10,7 @@
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HqError, errorMessage, makeDirectory } from '../common/errors.js';
+import { HqError, fsErrorText, makeDirectory } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import {
   CHUNK_HEADER_SIZE,
@@ -103,7 +103,7 @@ export class StreamWriter {
         }
         throw new HqError(
           'HQ_INVALID_ARGUMENT',
-          `Cannot create stream file ${file}: ${errorMessage(e)}`,
+          `Cannot create stream file ${file}: ${fsErrorText(e)}`,
           {
             cause: e,
           },
@@ -115,7 +115,7 @@ export class StreamWriter {
         fs.closeSync(fd);
         throw new HqError(
           'HQ_INVALID_ARGUMENT',
-          `Cannot write stream file ${file}: ${errorMessage(e)}`,
+          `Cannot write stream file ${file}: ${fsErrorText(e)}`,
           {
             cause: e,
           },
@@ -252,7 +252,7 @@ export class StreamWriter {
   private fail(error: unknown): void {
     this.failure = new HqError(
       'HQ_INTERNAL',
-      `Cannot write stream file ${this.file}: ${errorMessage(error)}`,
+      `Cannot write stream file ${this.file}: ${fsErrorText(error)}`,
       { cause: error },
     );
     log.error(this.failure.message);

@@ -45,6 +45,9 @@ const log = logger('hq::worker');
 const CONNECT_ATTEMPTS = 20;
 const CONNECT_RETRY_MS = 2000;
 const REGISTER_TIMEOUT_MS = 15_000;
+/** A server silent for this many heartbeats (and at least SERVER_SILENCE_MIN_MS) is lost. */
+const SERVER_SILENCE_HEARTBEATS = 10;
+const SERVER_SILENCE_MIN_MS = 10_000;
 const EXIT_WAIT_MS = 5000;
 
 /** How long a busy worker gathers task updates before sending them (see pushUpdate). */
@@ -160,6 +163,9 @@ export class Worker {
   );
   /** Held by a multi-node task that runs elsewhere: not idle. */
   private reserved = false;
+  /** When the server was last heard from (it answers every heartbeat). */
+  private lastHeardMs = Date.now();
+  private lastHeartbeatMs = Date.now();
 
   private readonly options: WorkerOptions;
 
@@ -208,12 +214,14 @@ export class Worker {
       pid: process.pid,
     };
     await this.register(connection, configuration);
-    connection.listen((raw) => this.onMessage(raw as ServerToWorker));
+    this.lastHeardMs = Date.now();
+    connection.listen((raw) => {
+      this.lastHeardMs = Date.now();
+      this.onMessage(raw as ServerToWorker);
+    });
     connection.onClose(() => this.onServerLost());
-    this.heartbeatTimer = setInterval(
-      () => this.connection?.send({ op: 'heartbeat' }),
-      this.options.heartbeatMs,
-    );
+    this.lastHeartbeatMs = Date.now();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs);
     if (this.options.timeLimitMs !== null) {
       this.lifeTimer = setTimeout(() => {
         log.info('worker time limit reached');
@@ -676,6 +684,32 @@ export class Worker {
         setImmediate(flush);
       }
     }
+  }
+
+  /**
+   * Sends a heartbeat and judges the server's silence. A cut network delivers no FIN or RST, so
+   * without this a worker would run its tasks for ever after the server gave them to others. The
+   * limit is far above the server's own (2 heartbeats + 1 s), so a server that was only frozen
+   * for a while keeps its workers; a round after this worker was itself frozen is not judged.
+   */
+  private heartbeat(): void {
+    const connection = this.connection;
+    if (connection === null) {
+      return;
+    }
+    const now = Date.now();
+    const late = now - this.lastHeartbeatMs > 3 * this.options.heartbeatMs;
+    this.lastHeartbeatMs = now;
+    const limitMs = Math.max(
+      SERVER_SILENCE_HEARTBEATS * this.options.heartbeatMs,
+      SERVER_SILENCE_MIN_MS,
+    );
+    if (!late && now - this.lastHeardMs > limitMs) {
+      log.warn(`the server has not answered for ${Math.round((now - this.lastHeardMs) / 1000)} s`);
+      connection.close('the server went silent');
+      return;
+    }
+    connection.send({ op: 'heartbeat' });
   }
 
   private onServerLost(): void {

@@ -20,7 +20,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const HQ_BIN = path.join(ROOT, 'dist', 'hq');
+/** The `hq` under test: the bundle, or another build (HQ_TEST_BIN), e.g. an older one to show a test fails there. */
+export const HQ_BIN = process.env['HQ_TEST_BIN'] ?? path.join(ROOT, 'dist', 'hq');
 
 const MARKER_VAR = 'HQTEST_MARKER';
 const DEFAULT_WAIT_MS = 20_000;
@@ -346,6 +347,8 @@ export interface WorkerOptions {
   serverDir?: string;
   /** Extra environment of the worker process. */
   env?: Record<string, string>;
+  /** A command that execs `hq` (e.g. `ip netns exec <ns>`), so the pid stays the worker's. */
+  wrapper?: string[];
 }
 
 export interface WorkerHandle {
@@ -425,7 +428,7 @@ export class HqEnv {
   spawnHq(
     name: string,
     args: string[],
-    options: { cwd?: string; env?: Record<string, string> } = {},
+    options: { cwd?: string; env?: Record<string, string>; wrapper?: string[] } = {},
   ) {
     const stdoutPath = this.path(`${name}.out`);
     const stderrPath = this.path(`${name}.err`);
@@ -433,7 +436,8 @@ export class HqEnv {
     const err = fs.openSync(stderrPath, 'w');
     let child: ChildProcess;
     try {
-      child = spawn(HQ_BIN, args, {
+      const [program, ...prefix] = [...(options.wrapper ?? []), HQ_BIN];
+      child = spawn(program, [...prefix, ...args], {
         cwd: options.cwd ?? this.dir,
         env: this.processEnv(options.env),
         detached: true,
@@ -508,7 +512,10 @@ export class HqEnv {
         String(options.cpus ?? 1),
         ...(options.args ?? []),
       ],
-      options.env === undefined ? {} : { env: options.env },
+      {
+        ...(options.env === undefined ? {} : { env: options.env }),
+        ...(options.wrapper === undefined ? {} : { wrapper: options.wrapper }),
+      },
     );
     const handle: WorkerHandle = { id: 0, hostname, workDir, process: proc };
     if (options.wait === false) {
