@@ -279,10 +279,10 @@ void describe('fault injection', () => {
           await assertTreeGone(tree, `SIGKILLed worker ${victim.id}`);
         } else if (kind === 'short-freeze') {
           process.kill(pid, 'SIGSTOP');
-          await pause(500);
+          await pause(300);
           process.kill(pid, 'SIGCONT');
           const row = (await env.workerRows()).find((r) => r['ID'] === String(victim.id));
-          assert.equal(row?.['State'], 'RUNNING', `worker ${victim.id} after a 0.5 s freeze`);
+          assert.equal(row?.['State'], 'RUNNING', `worker ${victim.id} after a 0.3 s freeze`);
         } else {
           process.kill(pid, 'SIGSTOP');
           await env.waitForWorkerState(victim.id, 'HEARTBEAT LOST');
