@@ -166,6 +166,19 @@ export class StreamWriter {
     return done;
   }
 
+  /** Closes the file of a failed writer without writing anything more. */
+  abandon(): void {
+    if (this.fd !== null) {
+      const fd = this.fd;
+      this.fd = null;
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // nothing left to do with a file that does not close
+      }
+    }
+  }
+
   /** Flushes and closes the file. */
   async close(): Promise<void> {
     try {
@@ -278,12 +291,15 @@ export class StreamRegistry {
     this.workerId = workerId;
   }
 
-  /** Appends data of one channel (0 stdout, 1 stderr) of a task; creates the dir's file on first use. */
-  write(dir: string, ref: StreamTaskRef, channel: 0 | 1, data: Buffer): void {
+  /**
+   * Appends data of one channel (0 stdout, 1 stderr) of a task to `target`: a writer from
+   * `writerFor`, or a directory (its current file, created on first use).
+   */
+  write(target: string | StreamWriter, ref: StreamTaskRef, channel: 0 | 1, data: Buffer): void {
     if (data.length === 0) {
       return; // an empty chunk would read as the end of the channel
     }
-    const writer = this.writer(dir);
+    const writer = typeof target === 'string' ? this.writerFor(target) : target;
     const time = Date.now();
     for (let offset = 0; offset < data.length; offset += MAX_CHUNK_DATA) {
       writer.append(ref, channel, data.subarray(offset, offset + MAX_CHUNK_DATA), time);
@@ -291,8 +307,30 @@ export class StreamRegistry {
   }
 
   /** Marks the end of a channel of a task instance. */
-  end(dir: string, ref: StreamTaskRef, channel: 0 | 1): void {
-    this.writer(dir).append(ref, channel, Buffer.alloc(0), Date.now());
+  end(target: string | StreamWriter, ref: StreamTaskRef, channel: 0 | 1): void {
+    const writer = typeof target === 'string' ? this.writerFor(target) : target;
+    writer.append(ref, channel, Buffer.alloc(0), Date.now());
+  }
+
+  /**
+   * The directory's current file. One that failed (a full disk, say) is closed and replaced by
+   * a new file, so once space is freed later tasks stream again; a task keeps the writer it got
+   * first, so one that lost output to the failed file still fails.
+   */
+  writerFor(dir: string): StreamWriter {
+    if (this.closed) {
+      throw new HqError('HQ_INTERNAL', 'The stream registry is closed');
+    }
+    const key = path.resolve(dir);
+    const current = this.writers.get(key);
+    if (current !== undefined && current.error === null) {
+      return current;
+    }
+    // Closing first gives the failed file's space back before the new one is written.
+    current?.abandon();
+    const writer = StreamWriter.open(key, this.serverUid, this.workerId);
+    this.writers.set(key, writer);
+    return writer;
   }
 
   /**
@@ -323,20 +361,5 @@ export class StreamRegistry {
         throw r.reason;
       }
     }
-  }
-
-  private writer(dir: string): StreamWriter {
-    if (this.closed) {
-      throw new HqError('HQ_INTERNAL', 'The stream registry is closed');
-    }
-    const key = path.resolve(dir);
-    let writer = this.writers.get(key);
-    if (writer === undefined) {
-      writer = StreamWriter.open(key, this.serverUid, this.workerId);
-      this.writers.set(key, writer);
-    } else if (writer.error !== null) {
-      throw writer.error;
-    }
-    return writer;
   }
 }

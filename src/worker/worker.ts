@@ -34,7 +34,7 @@ import {
 } from '../transport/messages.js';
 import { ResourceAllocator, type Allocation } from './allocator.js';
 import { STOP_GRACE_MS, TaskProcess, type TaskOutcome } from './task-process.js';
-import { StreamRegistry } from './stream-writer.js';
+import { StreamRegistry, type StreamWriter } from './stream-writer.js';
 import { NotifyServer } from './notify.js';
 import { Launcher } from './launcher.js';
 import { allowedCpus } from './hwdetect.js';
@@ -550,6 +550,10 @@ export class Worker {
       removeOnFinish,
     };
     const streams = this.streams;
+    // The task's stream file, taken at its first output: all of its output goes to one file.
+    let writer: StreamWriter | null = null;
+    const streamWriter = (dir: string, registry: StreamRegistry): StreamWriter =>
+      (writer ??= registry.writerFor(dir));
     const guard = (f: () => void): void => {
       try {
         f();
@@ -601,19 +605,21 @@ export class Worker {
       onOutput:
         streamDir === null || streams === null
           ? null
-          : (channel, data) => guard(() => streams.write(streamDir, ref, channel, data)),
+          : (channel, data) =>
+              guard(() => streams.write(streamWriter(streamDir, streams), ref, channel, data)),
       onOutputEnd:
         streamDir === null || streams === null
           ? null
-          : (channel) => guard(() => streams.end(streamDir, ref, channel)),
+          : (channel) => guard(() => streams.end(streamWriter(streamDir, streams), ref, channel)),
     });
     running.process = processHandle;
     this.pushUpdate({ ...ref, state: 'running', at: Date.now() });
     void processHandle.outcome.then(async (outcome) => {
-      if (running.streamDir !== null && this.streams !== null) {
-        // Finished or failed is reported only once the task's output is on disk.
+      // Finished or failed is reported only once the task's output is on disk.
+      const taskWriter = writer;
+      if (taskWriter !== null) {
         try {
-          await this.streams.flush(running.streamDir);
+          await taskWriter.flush();
         } catch (e) {
           running.streamError ??= errorMessage(e);
         }

@@ -542,6 +542,16 @@ void describe('fault injection', () => {
         }
         const row = (await env.workerRows()).find((r) => r['ID'] === String(worker.id));
         assert.equal(row?.['State'], 'RUNNING');
+        // Space freed, streaming there works again without restarting the worker.
+        for (const entry of fs.readdirSync(full)) {
+          fs.rmSync(path.join(full, entry), { recursive: true });
+        }
+        await env.command(['submit', '--stream', `${full}/streams`, '--', 'echo', 'recovered']);
+        await env.waitForJobState(4, 'FINISHED');
+        assert.equal(
+          await env.output(['output-log', `${full}/streams`, 'cat', '4', 'stdout']),
+          'recovered\n',
+        );
         await assertNothingLeft(env, [worker]);
       } finally {
         execFileSync('umount', [full], { stdio: 'ignore' });
