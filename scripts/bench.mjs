@@ -5,7 +5,8 @@
 // Benchmarks: scheduler placement (pure), server start-up and `hq job list` latency, spawn
 // throughput of real /bin/true tasks against the C posix_spawn limit and xargs -P2, zero-worker
 // throughput and server CPU per task against raw msgpack frames over loopback, a 1M-task submit
-// with the server's memory and query latency under that load, 64 zero workers against one, and
+// with the server's memory and query latency under that load, the largest array (16M tasks) with
+// the slowest `hq job list` issued while it is submitted, 64 zero workers against one, and
 // `--stream` against per-task output files, and the journal: zero-worker throughput with it
 // against without, restoring a half-finished 1M-task array (time and memory), bytes per task.
 //
@@ -36,6 +37,8 @@ const ZERO_CPUS = 4;
 const JOURNAL_PAIRS = 3;
 const BIG_SUBMIT_TASKS = QUICK ? 200_000 : 1_000_000;
 const BIG_QUERY_RUNS = QUICK ? 3 : 5;
+/** The largest array submit: MAX_TASKS_PER_JOB (src/server/submit.ts). */
+const MAX_SUBMIT_TASKS = QUICK ? 5_000_000 : 16_000_000;
 /** `hq job info` on a huge job may take long: stop repeating it once this much time is spent. */
 const BIG_INFO_BUDGET_MS = QUICK ? 10_000 : 30_000;
 const BIG_INFO_TIMEOUT_MS = QUICK ? 30_000 : 60_000;
@@ -748,6 +751,71 @@ try {
           ? '-'
           : `${(info / emptyList).toFixed(1)}x (target < 200 ms: ${verdict(info, '<', 200)})`,
       ]);
+    } finally {
+      await killAll([server]);
+    }
+  }
+
+  // ---- the largest array: queries and heartbeats go on while the server takes it ------------
+  {
+    const work = tempDir('hq-bench-max-');
+    const dir = join(work, 'server');
+    const server = await startServer(dir);
+    try {
+      const worker = startWorker(dir, join(work, 'w'), 2, ['--heartbeat', '1s']);
+      await until(() => hq(dir, ['worker', 'list']).stdout.includes('RUNNING'), 30_000, 'worker');
+      const idleKb = statusKb(server.pid, 'VmRSS');
+      const t0 = performance.now();
+      const submit = startHq(
+        [
+          '--server-dir',
+          dir,
+          'submit',
+          `--array=1-${MAX_SUBMIT_TASKS}`,
+          '--stdout=none',
+          '--stderr=none',
+          '--',
+          '/bin/true',
+        ],
+        { cwd: work },
+      );
+      let submitMs = null;
+      void exited(submit).then(() => (submitMs = performance.now() - t0));
+      // Each query waits as long as the server's event loop is held by the submit.
+      const lists = [];
+      while (submitMs === null) {
+        const t = performance.now();
+        hq(dir, ['job', 'list']);
+        lists.push(performance.now() - t);
+        await new Promise((r) => setImmediate(r));
+      }
+      if (submit.exitCode !== 0) throw new Error(`the ${MAX_SUBMIT_TASKS}-task submit failed`);
+      await settle(server.pid);
+      const rssKb = statusKb(server.pid, 'VmRSS');
+      const workerKept = hq(dir, ['worker', 'list']).stdout.includes('RUNNING');
+      const emptyList = median(raw.latency.job_list_ms);
+      const worst = Math.max(...lists);
+      raw.max_submit = {
+        tasks: MAX_SUBMIT_TASKS,
+        submit_ms: submitMs,
+        job_list_during_ms: lists,
+        idle_rss_kb: idleKb,
+        rss_kb: rssKb,
+        worker_kept: workerKept,
+      };
+      rows.push([
+        `submit --array 1-${MAX_SUBMIT_TASKS}, one worker (client wall)`,
+        `${(submitMs / 1000).toFixed(2)} s`,
+        `node -e 0: ${median(raw.latency.node_e0_ms).toFixed(1)} ms`,
+        `server RSS ${(rssKb / 1024).toFixed(0)} MB (idle ${(idleKb / 1024).toFixed(0)} MB); worker ${workerKept ? 'kept' : 'LOST'}`,
+      ]);
+      rows.push([
+        `hq job list during that submit (slowest of ${lists.length})`,
+        `${worst.toFixed(0)} ms`,
+        `empty server: ${emptyList.toFixed(1)} ms`,
+        `stall ${(worst - emptyList).toFixed(0)} ms (target < 200 ms: ${verdict(worst - emptyList, '<', 200)})`,
+      ]);
+      await killAll([worker]);
     } finally {
       await killAll([server]);
     }

@@ -148,7 +148,7 @@ function gcdExtended(a: bigint, b: bigint): { g: bigint; x: bigint } {
 }
 
 /** The smallest id present in both ranges, or null if they share none. */
-function firstCommonId(a: IdRange, b: IdRange): number | null {
+export function firstCommonId(a: IdRange, b: IdRange): number | null {
   const low = Math.max(a.start, b.start);
   const high = Math.min(lastOf(a), lastOf(b));
   if (low > high) {

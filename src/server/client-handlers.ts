@@ -20,9 +20,20 @@ const log = logger('hq::server');
 /** Past events go out in frames of this many, so a long history never makes one huge frame. */
 const HISTORY_CHUNK = 5000;
 
+/** The unanswered `wait-jobs` of each client connection, dropped when it closes. */
+const pendingWaits = new WeakMap<Connection, Set<() => void>>();
+
 export function onClientConnection(server: HqServer, connection: Connection): void {
   server.clients.add(connection);
-  connection.onClose(() => server.clients.delete(connection));
+  const waits = new Set<() => void>();
+  pendingWaits.set(connection, waits);
+  connection.onClose(() => {
+    server.clients.delete(connection);
+    for (const cancel of waits) {
+      cancel();
+    }
+    waits.clear();
+  });
   connection.listen((raw) => {
     let request: ClientRequest;
     try {
@@ -152,15 +163,30 @@ export function handleClientRequest(
         return replyDurable(server, connection, reqId, () =>
           server.cancelJobs(request.selector, request.reason),
         );
-      case 'wait-jobs':
-        return server.waitJobs(
+      case 'wait-jobs': {
+        // A client that hangs up (Ctrl-C on `hq job wait`) must not leave its waiter behind.
+        const waits = pendingWaits.get(connection);
+        let cancel: (() => void) | null = null;
+        let answered = false;
+        cancel = server.waitJobs(
           request.selector,
           request.withoutClose,
-          (data) => reply(connection, reqId, data),
+          (data) => {
+            answered = true;
+            if (cancel !== null) {
+              waits?.delete(cancel);
+            }
+            reply(connection, reqId, data);
+          },
           request.notify === true
             ? (notification) => send(connection, { op: 'event', reqId, notification })
             : null,
         );
+        if (!answered) {
+          waits?.add(cancel);
+        }
+        return;
+      }
       case 'worker-list':
         return reply(
           connection,

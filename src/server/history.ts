@@ -54,7 +54,8 @@ export function reconstructHistory(
         },
       });
     }
-    for (const task of job.tasks.values()) {
+    // A task without a record has neither started nor ended: it adds no event.
+    for (const task of job.tasks.touched()) {
       const ref = { jobId: job.id, taskId: task.id };
       if (task.startedAt !== null) {
         const workers = task.nodes ?? (task.workerId === null ? [] : [task.workerId]);

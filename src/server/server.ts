@@ -12,7 +12,7 @@ import type * as tls from 'node:tls';
 import { HqError } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import { VERSION } from '../common/version.js';
-import { idRangesToArray, type IdSelector } from '../common/id-set.js';
+import { idRangesCount, idRangesToArray, type IdSelector } from '../common/id-set.js';
 import { descriptorTotals } from '../common/resources.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { listen, type Connection } from '../transport/connection.js';
@@ -61,6 +61,12 @@ const HEARTBEAT_CHECK_INTERVAL_MS = 500;
 const WATCHED_OVERVIEW_INTERVAL_MS = 1000;
 const REFUSAL_WINDOW_MS = 60_000;
 const REFUSALS_TOLD_PER_WINDOW = 10;
+/**
+ * The most ids one selector may name. Each is looked up and may come back as missing, so a
+ * selector such as `0-4294967294` used to hold the event loop and grow the server past a
+ * gigabyte until it died; a million is far more jobs or workers than a server ever holds.
+ */
+export const MAX_SELECTED_IDS = 1_000_000;
 
 export interface ServerConfig {
   serverUid: string;
@@ -184,34 +190,17 @@ export class HqServer {
    */
   resumeRestored(): void {
     for (const job of this.jobs.values()) {
-      let run: { start: number; count: number; desc: number } | null = null;
-      const flush = (): void => {
-        if (run !== null) {
-          const d = job.descs[run.desc]!;
-          this.scheduler.enqueueRun(
-            job.id,
-            run.start,
-            run.count,
-            1,
-            d.taskDesc.priority,
-            d.request,
-          );
-          run = null;
-        }
-      };
-      for (const task of job.tasks.values()) {
-        if (task.state !== 'waiting' || task.waitingDeps > 0) {
-          flush();
-          continue;
-        }
-        if (run !== null && run.desc === task.desc && run.start + run.count === task.id) {
-          run.count++;
-        } else {
-          flush();
-          run = { start: task.id, count: 1, desc: task.desc };
-        }
+      for (const run of job.tasks.readyRuns()) {
+        const d = job.descs[run.desc]!;
+        this.scheduler.enqueueRun(
+          job.id,
+          run.start,
+          run.count,
+          run.step,
+          d.taskDesc.priority,
+          d.request,
+        );
       }
-      flush();
     }
     if (this.state.queues.size > 0 || this.state.maxQueueId > 0) {
       const service = this.autoallocService();
@@ -312,7 +301,22 @@ export class HqServer {
         found.push(item);
       }
     } else {
+      const named = idRangesCount(selector.ids);
+      if (named > MAX_SELECTED_IDS) {
+        throw new HqError(
+          'HQ_INVALID_ARGUMENT',
+          `The selection names ${named} ids; at most ${MAX_SELECTED_IDS} can be selected at once`,
+        );
+      }
+      // Ranges may overlap, and a step of 0 names one id again and again: each id counts once
+      // (a job named twice was forgotten twice, and a range of a million ids with step 0 made
+      // a million copies of one job's info).
+      const seen = new Set<number>();
       for (const id of idRangesToArray(selector.ids)) {
+        if (seen.has(id)) {
+          continue;
+        }
+        seen.add(id);
         const item = map.get(id);
         if (item === undefined) {
           missing.push(id);
@@ -377,7 +381,8 @@ export class HqServer {
       ),
     };
     const nTasks = validateArraySubmit(target.id, target.existing, array);
-    this.emitSubmit(target, request, { kind: 'array', ...array });
+    // The kind last: a `kind` key the client put into its array must not turn it into a graph.
+    this.emitSubmit(target, request, { ...array, kind: 'array' });
     const job = this.jobs.get(target.id)!;
     const request0 = job.descs[job.descs.length - 1]!.request;
     for (const range of array.ids) {
@@ -535,9 +540,9 @@ export class HqServer {
     withoutClose: boolean,
     respond: (data: ClientRpc['wait-jobs']['res']) => void,
     notify: ((n: TaskNotification) => void) | null = null,
-  ): void {
+  ): () => void {
     const { found, missing } = this.selectJobs(selector);
-    this.waiters.add(
+    return this.waiters.add(
       found.map((j) => j.id),
       missing.length,
       withoutClose,
@@ -724,7 +729,10 @@ export class HqServer {
     for (const task of lost) {
       const job = this.jobs.get(task.jobId);
       const record = job?.tasks.get(task.id);
-      if (!job || !record) {
+      // A task ended by an earlier one of this loop (one reached its crash limit and the job's
+      // max fails aborted the rest) stays ended: restarting it ran an aborted task again, and
+      // once its completed job was forgotten, the scheduler handed out a task of no job.
+      if (!job || !record || isTerminal(record.state)) {
         continue;
       }
       // A task the worker had is counted as having run there, whether or not its start was

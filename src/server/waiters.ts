@@ -23,19 +23,26 @@ export class JobWaiters {
     this.jobs = jobs;
   }
 
+  /**
+   * Returns what drops the waiter unanswered (its client hung up; a no-op once answered): a
+   * waiter left behind would hold its connection and be walked by every wake-up forever.
+   */
   add(
     jobs: number[],
     missing: number,
     withoutClose: boolean,
     respond: Waiter['respond'],
     notify: Waiter['notify'],
-  ): void {
+  ): () => void {
     const waiter: Waiter = { jobs, missing, withoutClose, respond, notify };
     if (this.ready(waiter)) {
       this.finish(waiter);
-    } else {
-      this.waiters.add(waiter);
+      return () => undefined;
     }
+    this.waiters.add(waiter);
+    return () => {
+      this.waiters.delete(waiter);
+    };
   }
 
   /** Answers every waiter whose jobs are done now (after a job went idle or completed). */

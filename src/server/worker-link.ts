@@ -12,7 +12,7 @@ import {
   type ServerToWorker,
   type WorkerLostReason,
 } from '../transport/messages.js';
-import { parseWorkerMessage } from '../transport/validate.js';
+import { parseWorkerMessage, peerText } from '../transport/validate.js';
 import type { HqServer } from './server.js';
 import type { WorkerRecord } from './workers.js';
 
@@ -47,7 +47,7 @@ export function onWorkerConnection(server: HqServer, connection: Connection): vo
         if (message.protocol !== PROTOCOL_VERSION || message.version !== VERSION) {
           throw new HqError(
             'HQ_PROTOCOL',
-            `worker version ${message.version} does not match server version ${VERSION}`,
+            `worker version ${peerText(message.version)} does not match server version ${VERSION}`,
           );
         }
         clearTimeout(timer);

@@ -12,6 +12,15 @@ import type { ClientOp, ClientRequest, TaskUpdate, WorkerToServer } from './mess
 
 type Obj = Record<string, unknown>;
 
+/**
+ * A peer's string as it appears in a refusal (which the server logs): escaped and cut short,
+ * so a newline in an op name cannot forge log lines and a huge one cannot flood the log.
+ */
+export function peerText(value: string): string {
+  const s = value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return `'${JSON.stringify(s).slice(1, -1)}'`;
+}
+
 function fail(what: string): never {
   throw new HqError('HQ_PROTOCOL', `invalid message: ${what}`);
 }
@@ -79,14 +88,88 @@ function arraySubmit(value: unknown): void {
   if (!Array.isArray(a['ids'])) {
     fail('array.ids is not a list');
   }
+  for (const r of a['ids'] as unknown[]) {
+    const range = obj(r, 'array.ids range');
+    int(range, 'start');
+    int(range, 'count');
+    int(range, 'step');
+  }
+  bool(a, 'autoIds');
   str(a, 'submitDir');
   taskDesc(a['taskDesc']);
   const entries = a['entries'];
-  if (entries !== null && !Array.isArray(entries)) {
-    fail('entries is not a list');
+  if (entries !== null) {
+    strArray(entries, 'entries');
   }
 }
 
+function bool(o: Obj, key: string): void {
+  if (typeof o[key] !== 'boolean') {
+    fail(`${key} is not a boolean`);
+  }
+}
+
+/** A duration in milliseconds: durations parse to fractions of one (`1500us`). */
+function ms(o: Obj, key: string): void {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    fail(`${key} is not a duration`);
+  }
+}
+
+/** Null, or a non-negative integer. */
+function optInt(o: Obj, key: string): void {
+  if (o[key] !== null) {
+    int(o, key);
+  }
+}
+
+function stdio(value: unknown, what: string): void {
+  const s = obj(value, what);
+  if (s['kind'] === 'file') {
+    str(s, 'path');
+    bool(s, 'rmIfFinished');
+  } else if (s['kind'] !== 'null' && s['kind'] !== 'pipe') {
+    fail(`${what}.kind is not file, null or pipe`);
+  }
+}
+
+/**
+ * Task ids are 32-bit, as upstream's (array ids are checked against it at submit): the server
+ * keys tasks as job * 2^32 + task, so a larger graph task id would share a key with a task of
+ * the next job.
+ */
+const MAX_TASK_ID = 0xffff_ffff;
+
+const POLICIES = new Set(['compact', 'compact!', 'tight', 'tight!', 'scatter']);
+
+function resourceVariant(value: unknown): void {
+  const v = obj(value, 'resource request');
+  int(v, 'nNodes');
+  ms(v, 'minTimeMs');
+  int(v, 'weight');
+  if (!Array.isArray(v['resources'])) {
+    fail('resource request resources is not a list');
+  }
+  for (const raw of v['resources'] as unknown[]) {
+    const entry = obj(raw, 'resource request entry');
+    str(entry, 'resource');
+    const request = obj(entry['request'], 'resource request amount');
+    if (request['kind'] === 'amount') {
+      int(request, 'amount');
+      if (!POLICIES.has(request['policy'] as string)) {
+        fail('resource request policy is unknown');
+      }
+    } else if (request['kind'] !== 'all') {
+      fail('resource request kind is not amount or all');
+    }
+  }
+}
+
+/**
+ * Every field of a task description: the server stores it in its state and journal as it
+ * is (a malformed one used to be half applied before something tripped over it).
+ */
 function taskDesc(value: unknown): void {
   const desc = obj(value, 'taskDesc');
   const program = obj(desc['program'], 'program');
@@ -97,10 +180,36 @@ function taskDesc(value: unknown): void {
     fail('program.args must be strings');
   }
   str(program, 'cwd');
-  obj(program['env'], 'program.env');
+  const env = obj(program['env'], 'program.env');
+  if (!Object.values(env).every((v) => typeof v === 'string')) {
+    fail('program.env values must be strings');
+  }
+  stdio(program['stdout'], 'program.stdout');
+  stdio(program['stderr'], 'program.stderr');
+  if (program['stdin'] !== null && !(program['stdin'] instanceof Uint8Array)) {
+    fail('program.stdin is not bytes');
+  }
   if (!Array.isArray(desc['resources'])) {
     fail('resources is not a list');
   }
+  for (const variant of desc['resources'] as unknown[]) {
+    resourceVariant(variant);
+  }
+  if (desc['timeLimitMs'] !== null) {
+    ms(desc, 'timeLimitMs');
+  }
+  if (!Number.isSafeInteger(desc['priority'])) {
+    fail('priority is not an integer');
+  }
+  const crashLimit = desc['crashLimit'];
+  if (crashLimit !== 'never-restart' && crashLimit !== 'unlimited') {
+    int(desc, 'crashLimit');
+  }
+  bool(desc, 'taskDir');
+  if (desc['pinMode'] !== null && desc['pinMode'] !== 'taskset' && desc['pinMode'] !== 'omp') {
+    fail('pinMode is not taskset or omp');
+  }
+  optStr(desc, 'streamPath');
 }
 
 function optStr(o: Obj, key: string): void {
@@ -163,6 +272,18 @@ export function parseClientRequest(raw: unknown): ClientRequest {
   }
   if (SELECTOR_OPS.has(op)) {
     selector(o);
+    if (op === 'job-info' && typeof o['withTasks'] !== 'boolean' && o['withTasks'] !== 'summary') {
+      fail('withTasks is not a boolean or summary');
+    }
+    if (op === 'job-cancel') {
+      optStr(o, 'reason');
+    }
+    if (op === 'wait-jobs') {
+      bool(o, 'withoutClose');
+      if (o['notify'] !== undefined) {
+        bool(o, 'notify');
+      }
+    }
     return o as ClientRequest;
   }
   if (QUEUE_ID_OPS.has(op)) {
@@ -189,6 +310,7 @@ export function parseClientRequest(raw: unknown): ClientRequest {
   }
   if (op === 'job-open') {
     str(o, 'name');
+    optInt(o, 'maxFails');
     return o as ClientRequest;
   }
   if (op === 'job-close') {
@@ -197,9 +319,7 @@ export function parseClientRequest(raw: unknown): ClientRequest {
   }
   if (op === 'job-forget') {
     selector(o);
-    if (!Array.isArray(o['states'])) {
-      fail('states is not a list');
-    }
+    strList(o, 'states');
     return o as ClientRequest;
   }
   if (op === 'task-explain') {
@@ -209,6 +329,8 @@ export function parseClientRequest(raw: unknown): ClientRequest {
   }
   if (op === 'submit-graph') {
     str(o, 'name');
+    optInt(o, 'jobId');
+    optInt(o, 'maxFails');
     const graph = obj(o['graph'], 'graph');
     str(graph, 'submitDir');
     if (!Array.isArray(graph['tasks']) || graph['tasks'].length === 0) {
@@ -216,9 +338,16 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     }
     for (const t of graph['tasks'] as unknown[]) {
       const task = obj(t, 'graph task');
-      int(task, 'id');
-      if (!Array.isArray(task['deps'])) {
-        fail('graph task deps is not a list');
+      if (int(task, 'id') > MAX_TASK_ID) {
+        fail('graph task id is larger than 4294967295');
+      }
+      if (
+        !Array.isArray(task['deps']) ||
+        !(task['deps'] as unknown[]).every(
+          (d) => Number.isInteger(d) && (d as number) >= 0 && (d as number) <= MAX_TASK_ID,
+        )
+      ) {
+        fail('graph task deps is not a list of task ids');
       }
       taskDesc(task['taskDesc']);
     }
@@ -226,13 +355,15 @@ export function parseClientRequest(raw: unknown): ClientRequest {
   }
   if (op === 'submit') {
     str(o, 'name');
+    optInt(o, 'jobId');
+    optInt(o, 'maxFails');
     arraySubmit(o['array']);
     return o as ClientRequest;
   }
   if (op === 'journal-stream') {
     const mode = str(o, 'mode');
     if (mode !== 'past' && mode !== 'past-live' && mode !== 'live') {
-      fail(`unknown stream mode '${mode}'`);
+      fail(`unknown stream mode ${peerText(mode)}`);
     }
     if (o['filter'] !== undefined) {
       int(o, 'filter');
@@ -247,7 +378,7 @@ export function parseClientRequest(raw: unknown): ClientRequest {
     }
     return o as ClientRequest;
   }
-  fail(`unknown request '${String(op)}'`);
+  fail(`unknown request ${peerText(op)}`);
 }
 
 function taskUpdate(value: unknown): TaskUpdate {
@@ -259,15 +390,24 @@ function taskUpdate(value: unknown): TaskUpdate {
   if (state === 'failed') {
     str(u, 'error');
   } else if (state !== 'running' && state !== 'finished') {
-    fail(`unknown task state '${state}'`);
+    fail(`unknown task state ${peerText(state)}`);
   }
   return u as unknown as TaskUpdate;
 }
 
-function optInt(o: Obj, key: string): void {
-  if (o[key] !== null) {
-    int(o, key);
+/**
+ * Names a worker declares (its hostname, its resources, its manager's job id) are in every row
+ * of `hq worker list`, and lost workers stay listed: one of 70,000 characters made every row
+ * that wide, and the table of all workers too large to build.
+ */
+const MAX_NAME_LENGTH = 255;
+
+function shortName(o: Obj, key: string, what: string): string {
+  const s = str(o, key);
+  if (s.length > MAX_NAME_LENGTH) {
+    fail(`${what} is longer than ${MAX_NAME_LENGTH} characters`);
   }
+  return s;
 }
 
 function strArray(value: unknown, what: string): void {
@@ -284,9 +424,9 @@ function resourceDescriptor(value: unknown): void {
   }
   for (const raw of d['resources'] as unknown[]) {
     const item = obj(raw, 'resource');
-    const name = str(item, 'name');
+    const name = shortName(item, 'name', 'resource name');
     if (!isValidResourceName(name)) {
-      fail(`resource name '${name}' is invalid`);
+      fail(`resource name ${peerText(name)} is invalid`);
     }
     switch (item['kind']) {
       case 'list':
@@ -335,6 +475,11 @@ function workerConfiguration(value: unknown): void {
   for (const key of ['hostname', 'listenAddress', 'workDir', 'group']) {
     str(c, key);
   }
+  shortName(c, 'hostname', 'hostname');
+  // The server logs the hostname and every client lists it: one line, no terminal escapes.
+  if (/[\u0000-\u001f\u007f]/.test(c['hostname'] as string)) {
+    fail('hostname contains control characters');
+  }
   if (int(c, 'heartbeatIntervalMs') < 1) {
     fail('heartbeatIntervalMs has to be positive');
   }
@@ -354,7 +499,7 @@ function workerConfiguration(value: unknown): void {
     if (m['kind'] !== 'PBS' && m['kind'] !== 'SLURM') {
       fail('manager.kind is not PBS or SLURM');
     }
-    str(m, 'jobId');
+    shortName(m, 'jobId', 'manager.jobId');
   }
 }
 
@@ -402,11 +547,11 @@ export function parseWorkerMessage(raw: unknown): WorkerToServer {
     case 'stopping': {
       const reason = str(o, 'reason');
       if (reason !== 'idle-timeout' && reason !== 'time-limit' && reason !== 'stopped') {
-        fail(`unknown stop reason '${reason}'`);
+        fail(`unknown stop reason ${peerText(reason)}`);
       }
       return { op: 'stopping', reason };
     }
     default:
-      fail(`unknown worker message '${op}'`);
+      fail(`unknown worker message ${peerText(op)}`);
   }
 }

@@ -459,19 +459,15 @@ export class HqEnv {
    */
   async startServer(
     args: string[] = [],
-    options: { serverDir?: string } = {},
+    options: { serverDir?: string; env?: Record<string, string> } = {},
   ): Promise<ManagedProcess> {
     const serverDir = options.serverDir ?? this.serverDir;
     const name = this.serverCounter++ === 0 ? 'server' : `server${this.serverCounter}`;
-    const server = this.spawnHq(name, [
-      '--server-dir',
-      serverDir,
-      'server',
-      'start',
-      '--host',
-      '127.0.0.1',
-      ...args,
-    ]);
+    const server = this.spawnHq(
+      name,
+      ['--server-dir', serverDir, 'server', 'start', '--host', '127.0.0.1', ...args],
+      options.env === undefined ? {} : { env: options.env },
+    );
     if (serverDir === this.serverDir) {
       this.server = server;
     }

@@ -7,7 +7,11 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { Packr, Unpackr } from 'msgpackr';
 
-import { HqEnv, hqVersion, withEnv } from './harness.js';
+import { MAX_SELECTED_IDS } from '../../src/server/server.js';
+import { PROTOCOL_VERSION } from '../../src/transport/messages.js';
+import { parseClientRequest } from '../../src/transport/validate.js';
+import { FrameDecoder } from '../../src/transport/framing.js';
+import { HqEnv, horizontalTable, hqVersion, waitFor, withEnv } from './harness.js';
 
 interface Endpoint {
   host: string;
@@ -121,6 +125,34 @@ function readFrame(socket: tls.TLSSocket): Promise<unknown> {
     socket.once('close', () => reject(new Error('closed before a response frame')));
   });
 }
+
+/** A valid task description as `hq submit -- true` sends it (no output files). */
+const TASK_DESC = {
+  program: {
+    args: ['true'],
+    env: {},
+    cwd: '/tmp',
+    stdout: { kind: 'null' },
+    stderr: { kind: 'null' },
+    stdin: null,
+  },
+  resources: [
+    {
+      nNodes: 0,
+      minTimeMs: 0,
+      resources: [
+        { resource: 'cpus', request: { kind: 'amount', amount: 10_000, policy: 'compact' } },
+      ],
+      weight: 10_000,
+    },
+  ],
+  timeLimitMs: null,
+  priority: 0,
+  crashLimit: 5,
+  taskDir: false,
+  pinMode: null,
+  streamPath: null,
+};
 
 interface Port {
   role: 'client' | 'worker';
@@ -253,6 +285,26 @@ void describe('authentication and hostile peers', () => {
       ['a hostname that is a number', { ...configuration, hostname: 7 }],
       ['an unknown server-lost policy', { ...configuration, onServerLost: 'panic' }],
       ['a manager without a job id', { ...configuration, manager: { kind: 'SLURM' } }],
+      // Shown in every row of `hq worker list`: one huge name made the whole table that wide.
+      ['a hostname of 300 characters', { ...configuration, hostname: 'h'.repeat(300) }],
+      [
+        'a resource name of 300 characters',
+        {
+          ...configuration,
+          resources: {
+            resources: [
+              ...configuration.resources.resources,
+              { name: 'r'.repeat(300), kind: 'sum', size: 1 },
+            ],
+            coupling: { weights: [] },
+          },
+        },
+      ],
+      // The server logs the hostname: a newline in it would forge a log line.
+      [
+        'a hostname with a newline',
+        { ...configuration, hostname: 'bad\n2000-01-01T00:00:00Z INFO forged' },
+      ],
     ];
     const p = ports.find((x) => x.role === 'worker')!;
     for (const [what, config] of broken) {
@@ -262,7 +314,8 @@ void describe('authentication and hostile peers', () => {
         socket.write(
           frame({
             op: 'register',
-            protocol: 1,
+            // The current protocol: a registration refused for its version tests nothing else.
+            protocol: PROTOCOL_VERSION,
             version: hqVersion().replace(/^hq /, ''),
             configuration: config,
           }),
@@ -272,6 +325,143 @@ void describe('authentication and hostile peers', () => {
         socket.destroy();
       }
     }
+    await assertServerHealthy();
+  });
+
+  void it('refuses a submit whose task description is malformed, and no job appears', async () => {
+    const desc = TASK_DESC;
+    const submit = (taskDesc: unknown, ids: unknown = [{ start: 0, count: 1, step: 1 }]) => ({
+      op: 'submit',
+      reqId: 1,
+      jobId: null,
+      name: 'bad',
+      maxFails: null,
+      array: { ids, autoIds: false, entries: null, taskDesc, submitDir: '/tmp' },
+    });
+    // Control: each message below is this valid one broken in one place.
+    assert.doesNotThrow(() => parseClientRequest(submit(desc)));
+    const broken: [string, unknown][] = [
+      // Found by the protocol fuzzer: the job was created, then building its request threw,
+      // and the client got an error for a job that stayed (half made, and not journaled).
+      [
+        'a graph task whose resource variant has no resource list',
+        {
+          op: 'submit-graph',
+          reqId: 1,
+          jobId: null,
+          name: 'bad',
+          maxFails: null,
+          graph: {
+            submitDir: '/tmp',
+            tasks: [
+              {
+                id: 0,
+                deps: [],
+                taskDesc: { ...desc, resources: [{ nNodes: 0, minTimeMs: 0, weight: 10_000 }] },
+              },
+            ],
+          },
+        },
+      ],
+      [
+        'a resource request of an unknown kind',
+        submit({
+          ...desc,
+          resources: [
+            { ...desc.resources[0], resources: [{ resource: 'cpus', request: { kind: 'lots' } }] },
+          ],
+        }),
+      ],
+      ['stdout without a kind', submit({ ...desc, program: { ...desc.program, stdout: {} } })],
+      [
+        'an environment value that is a number',
+        submit({ ...desc, program: { ...desc.program, env: { A: 1 } } }),
+      ],
+      ['a priority that is a string', submit({ ...desc, priority: 'high' })],
+      ['a crash limit that is a map', submit({ ...desc, crashLimit: {} })],
+      ['an id range without a step', submit(desc, [{ start: 0, count: 1 }])],
+    ];
+    for (const [what, message] of broken) {
+      const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
+      try {
+        const closed = closedByPeer(socket, what);
+        socket.write(frame(message));
+        await closed;
+      } finally {
+        socket.destroy();
+      }
+    }
+    await assertServerHealthy();
+  });
+
+  void it('answers a selector of four billion ids with an error at once', async () => {
+    // Found by the protocol fuzzer: each id was listed one by one, and this one request held the
+    // server for seconds, grew it past a gigabyte and killed it.
+    const selector = { kind: 'ids', ids: [{ start: 0, count: 2 ** 32 - 1, step: 1 }] };
+    const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
+    try {
+      for (const op of ['job-info', 'job-cancel', 'wait-jobs', 'worker-info', 'worker-stop']) {
+        const response = readFrame(socket);
+        socket.write(
+          frame({ op, reqId: 9, selector, withTasks: false, reason: null, withoutClose: false }),
+        );
+        const r = (await response) as { reqId: number; ok: boolean; error: string };
+        assert.equal(r.ok, false, op);
+        assert.equal(r.reqId, 9);
+        assert.match(r.error, new RegExp(`at most ${MAX_SELECTED_IDS} can be selected`), op);
+      }
+    } finally {
+      socket.destroy();
+    }
+    await assertServerHealthy();
+  });
+
+  void it('selects each job once however often a selector names it', async () => {
+    // Found by the protocol fuzzer: a job named twice was forgotten twice, and a step of 0 made
+    // one answer carry as many copies of the same job as it named.
+    const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
+    try {
+      const response = readFrame(socket);
+      const ids = [
+        { start: 1, count: 100_000, step: 0 },
+        { start: 0, count: 3, step: 1 },
+      ];
+      socket.write(
+        frame({ op: 'job-info', reqId: 3, selector: { kind: 'ids', ids }, withTasks: false }),
+      );
+      const r = (await response) as {
+        ok: boolean;
+        error?: string;
+        data: { jobs: { info: { id: number } }[]; missing: number[] };
+      };
+      assert.equal(r.ok, true, r.error);
+      assert.deepEqual(
+        r.data.jobs.map((j) => j.info.id),
+        [1],
+      );
+      assert.deepEqual(r.data.missing, [0, 2]);
+    } finally {
+      socket.destroy();
+    }
+    await assertServerHealthy();
+  });
+
+  void it('logs a refused request on one line, whatever its op holds', async () => {
+    const forged = '2000-01-01T00:00:00Z ERROR forged';
+    const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
+    try {
+      const closed = closedByPeer(socket, 'an op with a newline');
+      socket.write(frame({ op: `x\n${forged}`, reqId: 1 }));
+      await closed;
+    } finally {
+      socket.destroy();
+    }
+    const lines = env.server!.stderr().split('\n');
+    assert.ok(!lines.some((l) => l.startsWith(forged)), 'a peer forged a log line');
+    assert.ok(
+      lines.some((l) => l.includes(`unknown request 'x\\n${forged}'`)),
+      'the refusal names the op, escaped',
+    );
     await assertServerHealthy();
   });
 
@@ -445,6 +635,136 @@ class RecordingProxy {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
+
+void describe('requests with keys the protocol does not have', () => {
+  void it('an array submit that carries a kind key is still an array submit', () =>
+    withEnv(async (env) => {
+      // Found by the protocol fuzzer: the array's own `kind` overrode the submit's, the job was
+      // created and then building it as a graph threw; the client got an error, the job stayed.
+      await env.startServer();
+      const access = readAccess(env.serverDir);
+      const key = Buffer.from(access.client.secret_key, 'hex');
+      const socket = await connectOrFail(access.client.port, 'hq-client', key);
+      try {
+        const response = readFrame(socket);
+        const ids = [{ start: 0, count: 2, step: 1 }];
+        const array = {
+          ids,
+          autoIds: false,
+          entries: null,
+          taskDesc: TASK_DESC,
+          submitDir: env.dir,
+        };
+        socket.write(
+          frame({
+            op: 'submit',
+            reqId: 1,
+            jobId: null,
+            name: 'extra-key',
+            maxFails: null,
+            array: { ...array, kind: 'graph' },
+          }),
+        );
+        const r = (await response) as { ok: boolean; error?: string; data: unknown };
+        assert.equal(r.ok, true, r.error);
+        assert.deepEqual(r.data, { jobId: 1, nTasks: 2 });
+      } finally {
+        socket.destroy();
+      }
+      const info = await env.output(['job', 'info', '1']);
+      assert.match(info, /extra-key/);
+      assert.match(info, /\| Tasks +\| 2; Ids: 0-1 /);
+    }));
+});
+
+void describe('a worker lost with several tasks', () => {
+  void it('does not restart a task that the crash limit of another one aborted', () =>
+    withEnv(async (env) => {
+      // Found by the protocol fuzzer (fuzz workers come and go with tasks): the first task hit
+      // its crash limit, max fails aborted the second, and the loss handling restarted the
+      // second anyway. It ran again after its job had completed, and once the job was
+      // forgotten the server handed it out and crashed on the missing job.
+      await env.startServer();
+      // Task 0 reaches its crash limit at the first loss, task 1 does not: only max fails ends
+      // it. Task 0 goes first (priority), so the loss handling meets it first.
+      const jobFile = env.path('job.toml');
+      fs.writeFileSync(
+        jobFile,
+        [
+          'max_fails = 0',
+          '[[task]]',
+          'id = 0',
+          'command = ["true"]',
+          'crash_limit = 1',
+          'priority = 1',
+          '[[task]]',
+          'id = 1',
+          'command = ["true"]',
+          'crash_limit = 5',
+          '',
+        ].join('\n'),
+      );
+      await env.command(['job', 'submit-file', jobFile]);
+      const access = readAccess(env.serverDir);
+      const key = Buffer.from(access.worker.secret_key, 'hex');
+      const socket = await connectOrFail(access.worker.port, 'hq-worker', key);
+      let assigned = 0;
+      const decoder = new FrameDecoder();
+      socket.on('data', (chunk: Buffer) => {
+        for (const m of decoder.push(chunk) as { op?: string; tasks?: unknown[] }[]) {
+          if (m.op === 'compute') {
+            assigned += m.tasks?.length ?? 0;
+          }
+        }
+      });
+      try {
+        socket.write(
+          frame({
+            op: 'register',
+            protocol: PROTOCOL_VERSION,
+            version: hqVersion().replace(/^hq /, ''),
+            configuration: {
+              // Two CPUs: both tasks go to this one worker.
+              resources: {
+                resources: [{ name: 'cpus', kind: 'range', start: 0, end: 1 }],
+                coupling: { weights: [] },
+              },
+              hostname: 'fake',
+              listenAddress: 'fake:0',
+              workDir: env.dir,
+              group: 'default',
+              heartbeatIntervalMs: 60_000,
+              idleTimeoutMs: null,
+              timeLimitMs: null,
+              onServerLost: 'stop',
+              minUtilization: 0,
+              overviewIntervalMs: null,
+              manager: null,
+              pid: 1,
+            },
+          }),
+        );
+        await waitFor(() => assigned === 2, { message: 'both tasks on the fake worker' });
+      } finally {
+        socket.destroy();
+      }
+      await env.waitForJobState(1, 'FAILED');
+      const states = horizontalTable(await env.output(['task', 'list', '1'])).map((r) => [
+        r['Task ID'],
+        r['State'],
+      ]);
+      assert.deepEqual(states, [
+        ['0', 'FAILED'],
+        ['1', 'ABORTED'],
+      ]);
+      // Nothing of the job waits to be scheduled again.
+      const dump = env.path('dump.json');
+      await env.command(['server', 'debug-dump', dump]);
+      const tako = (JSON.parse(fs.readFileSync(dump, 'utf8')) as { tako: { waiting: number } })
+        .tako;
+      assert.equal(tako.waiting, 0);
+    }));
+});
 
 void describe('the wire', () => {
   void it('carries no plaintext: commands, task definitions and keys are encrypted', () =>
