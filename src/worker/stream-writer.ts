@@ -166,7 +166,7 @@ export class StreamWriter {
     return done;
   }
 
-  /** Closes the file of a failed writer without writing anything more. */
+  /** Closes the file without writing anything more (a failed writer's, or after the flush of `close`). */
   abandon(): void {
     if (this.fd !== null) {
       const fd = this.fd;
@@ -184,15 +184,7 @@ export class StreamWriter {
     try {
       await this.flush();
     } finally {
-      if (this.fd !== null) {
-        const fd = this.fd;
-        this.fd = null;
-        try {
-          fs.closeSync(fd);
-        } catch {
-          // nothing left to do with a file that does not close
-        }
-      }
+      this.abandon();
     }
   }
 

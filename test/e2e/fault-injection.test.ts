@@ -19,7 +19,14 @@ import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { isAlive, waitFor, withEnv, type HqEnv, type WorkerHandle } from './harness.js';
+import {
+  descendants,
+  isAlive,
+  waitFor,
+  withEnv,
+  type HqEnv,
+  type WorkerHandle,
+} from './harness.js';
 
 const CRASH_LIMIT = 3;
 /** Lost after 2 x 1 s + 1 s of silence on the server's side. */
@@ -164,32 +171,30 @@ async function checkLedger(
   return verdict;
 }
 
-/** Every descendant of `pid` (through /proc), for checking that a killed tree is gone. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) {
-      continue;
-    }
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(name));
-      children.set(ppid, list);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const todo = [pid];
-  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
-    for (const child of children.get(next) ?? []) {
-      out.push(child);
-      todo.push(child);
-    }
-  }
-  return out;
+/**
+ * Submits `array` of ledger tasks (`task`: the program) with the crash limit and each
+ * instance's stdout at `out/<task>.<instance>`, where `checkLedger` reads the final instance.
+ */
+async function submitLedgerJob(
+  env: HqEnv,
+  array: string,
+  stderr: string,
+  task: string[],
+): Promise<void> {
+  fs.mkdirSync(env.path('out'), { recursive: true });
+  await env.command([
+    'submit',
+    '--array',
+    array,
+    '--crash-limit',
+    String(CRASH_LIMIT),
+    '--stdout',
+    'out/%{TASK_ID}.%{INSTANCE_ID}',
+    '--stderr',
+    stderr,
+    '--',
+    ...task,
+  ]);
 }
 
 async function assertTreeGone(pids: number[], what: string): Promise<void> {
@@ -209,10 +214,25 @@ async function assertNothingLeft(env: HqEnv, workers: WorkerHandle[]): Promise<v
   await env.command(['worker', 'stop', 'all']);
   await Promise.all(workers.map((w) => w.process.waitForExit()));
   const server = env.server?.pid;
-  await waitFor(() => env.markedProcesses().filter((p) => p !== server).length === 0, {
-    timeoutMs: 10_000,
-    message: 'no process left but the server',
-  });
+  const left = (): string[] =>
+    env
+      .markedProcesses()
+      .filter((p) => p !== server)
+      .map((p) => {
+        try {
+          return `${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
+        } catch {
+          return String(p);
+        }
+      });
+  try {
+    await waitFor(() => left().length === 0, {
+      timeoutMs: 10_000,
+      message: 'no process left but the server',
+    });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}: ${left().join('; ')}`);
+  }
 }
 
 type Fault = 'kill' | 'short-freeze' | 'long-freeze';
@@ -234,20 +254,12 @@ void describe('fault injection', () => {
       for (let i = 0; i < 3; i++) {
         await startWorker();
       }
-      fs.mkdirSync(env.path('out'));
-      await env.command([
-        'submit',
-        '--array',
+      await submitLedgerJob(
+        env,
         '1-1000',
-        '--crash-limit',
-        String(CRASH_LIMIT),
-        '--stdout',
-        'out/%{TASK_ID}.%{INSTANCE_ID}',
-        '--stderr',
         'out/%{TASK_ID}.%{INSTANCE_ID}.err',
-        '--',
-        ...ledgerTask(ledger, killers),
-      ]);
+        ledgerTask(ledger, killers),
+      );
       /** Replaces workers that are gone (killed by a fault or by their own task). */
       const replaceDead = async (): Promise<void> => {
         const dead = workers.filter((w) => !w.process.isRunning);
@@ -325,20 +337,7 @@ void describe('fault injection', () => {
       for (let i = 0; i < 2; i++) {
         first.push(await env.startWorker({ cpus: 2 }));
       }
-      fs.mkdirSync(env.path('out'));
-      await env.command([
-        'submit',
-        '--array',
-        '1-1000',
-        '--crash-limit',
-        String(CRASH_LIMIT),
-        '--stdout',
-        'out/%{TASK_ID}.%{INSTANCE_ID}',
-        '--stderr',
-        'none',
-        '--',
-        ...ledgerTask(ledger),
-      ]);
+      await submitLedgerJob(env, '1-1000', 'none', ledgerTask(ledger));
       await waitFor(() => doneCount(ledger) >= 300, {
         timeoutMs: 120_000,
         message: '300 tasks done',
@@ -427,20 +426,7 @@ void describe('fault injection', () => {
           args: ['--heartbeat', HEARTBEAT],
           wrapper: ['ip', 'netns', 'exec', ns],
         });
-        fs.mkdirSync(env.path('out'));
-        await env.command([
-          'submit',
-          '--array',
-          '1-4',
-          '--crash-limit',
-          String(CRASH_LIMIT),
-          '--stdout',
-          'out/%{TASK_ID}.%{INSTANCE_ID}',
-          '--stderr',
-          'none',
-          '--',
-          ...ledgerTask(ledger, [], 'sleep 3'),
-        ]);
+        await submitLedgerJob(env, '1-4', 'none', ledgerTask(ledger, [], 'sleep 3'));
         await waitFor(() => [...readLedger(ledger).values()].length >= 2, {
           message: 'two tasks running on the worker to be cut off',
         });

@@ -100,28 +100,68 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Live (non-zombie) members of a process group, found through /proc. */
-export function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  /** The state letter of /proc/<pid>/stat (Z: zombie). */
+  state: string;
+}
+
+/** Every process of the machine as /proc shows it (empty without /proc). */
+function processTable(): ProcEntry[] {
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
-    return isAlive(pgid) ? [pgid] : [];
+    return [];
   }
+  const out: ProcEntry[] = [];
   for (const name of entries) {
     if (!/^\d+$/.test(name)) {
       continue;
     }
     try {
       const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      // After the parenthesised command name: state, ppid, pgrp.
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // rest[0] = state, rest[1] = ppid, rest[2] = pgrp
-      if (Number(rest[2]) === pgid && rest[0] !== 'Z' && rest[0] !== 'X') {
-        out.push(Number(name));
-      }
+      out.push({
+        pid: Number(name),
+        state: rest[0] ?? '',
+        ppid: Number(rest[1]),
+        pgrp: Number(rest[2]),
+      });
     } catch {
       // the process went away meanwhile
+    }
+  }
+  return out;
+}
+
+/** Live (non-zombie) members of a process group, found through /proc. */
+export function groupMembers(pgid: number): number[] {
+  if (!fs.existsSync('/proc')) {
+    return isAlive(pgid) ? [pgid] : [];
+  }
+  return processTable()
+    .filter((p) => p.pgrp === pgid && p.state !== 'Z' && p.state !== 'X')
+    .map((p) => p.pid);
+}
+
+/** Every descendant of `pid` (through /proc), for checking that a killed tree is gone. */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of processTable()) {
+    const list = children.get(p.ppid) ?? [];
+    list.push(p.pid);
+    children.set(p.ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [pid];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    for (const child of children.get(next) ?? []) {
+      out.push(child);
+      todo.push(child);
     }
   }
   return out;

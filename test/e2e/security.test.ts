@@ -108,6 +108,24 @@ function closedByPeer(socket: net.Socket, what: string): Promise<void> {
   });
 }
 
+/** Connects with `identity`/`key`, sends `bytes` and waits until the server drops the connection. */
+async function sendAndExpectClose(
+  port: number,
+  identity: string,
+  key: Buffer,
+  bytes: Buffer,
+  what: string,
+): Promise<void> {
+  const socket = await connectOrFail(port, identity, key);
+  try {
+    const closed = closedByPeer(socket, what);
+    socket.write(bytes);
+    await closed;
+  } finally {
+    socket.destroy();
+  }
+}
+
 /** Reads one response frame from `socket`. */
 function readFrame(socket: tls.TLSSocket): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -308,22 +326,14 @@ void describe('authentication and hostile peers', () => {
     ];
     const p = ports.find((x) => x.role === 'worker')!;
     for (const [what, config] of broken) {
-      const socket = await connectOrFail(p.port, p.identity, p.key);
-      try {
-        const closed = closedByPeer(socket, what);
-        socket.write(
-          frame({
-            op: 'register',
-            // The current protocol: a registration refused for its version tests nothing else.
-            protocol: PROTOCOL_VERSION,
-            version: hqVersion().replace(/^hq /, ''),
-            configuration: config,
-          }),
-        );
-        await closed;
-      } finally {
-        socket.destroy();
-      }
+      const register = frame({
+        op: 'register',
+        // The current protocol: a registration refused for its version tests nothing else.
+        protocol: PROTOCOL_VERSION,
+        version: hqVersion().replace(/^hq /, ''),
+        configuration: config,
+      });
+      await sendAndExpectClose(p.port, p.identity, p.key, register, what);
     }
     await assertServerHealthy();
   });
@@ -382,14 +392,7 @@ void describe('authentication and hostile peers', () => {
       ['an id range without a step', submit(desc, [{ start: 0, count: 1 }])],
     ];
     for (const [what, message] of broken) {
-      const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
-      try {
-        const closed = closedByPeer(socket, what);
-        socket.write(frame(message));
-        await closed;
-      } finally {
-        socket.destroy();
-      }
+      await sendAndExpectClose(access.client.port, 'hq-client', keys.client, frame(message), what);
     }
     await assertServerHealthy();
   });
@@ -448,14 +451,13 @@ void describe('authentication and hostile peers', () => {
 
   void it('logs a refused request on one line, whatever its op holds', async () => {
     const forged = '2000-01-01T00:00:00Z ERROR forged';
-    const socket = await connectOrFail(access.client.port, 'hq-client', keys.client);
-    try {
-      const closed = closedByPeer(socket, 'an op with a newline');
-      socket.write(frame({ op: `x\n${forged}`, reqId: 1 }));
-      await closed;
-    } finally {
-      socket.destroy();
-    }
+    await sendAndExpectClose(
+      access.client.port,
+      'hq-client',
+      keys.client,
+      frame({ op: `x\n${forged}`, reqId: 1 }),
+      'an op with a newline',
+    );
     const lines = env.server!.stderr().split('\n');
     assert.ok(!lines.some((l) => l.startsWith(forged)), 'a peer forged a log line');
     assert.ok(
@@ -541,14 +543,7 @@ void describe('authentication and hostile peers', () => {
     for (const [what, make] of badFrames) {
       void it(`disconnects an authenticated ${role} that sends ${what}`, async () => {
         const p = ports.find((x) => x.role === role)!;
-        const socket = await connectOrFail(p.port, p.identity, p.key);
-        try {
-          const closed = closedByPeer(socket, what);
-          socket.write(make(role));
-          await closed;
-        } finally {
-          socket.destroy();
-        }
+        await sendAndExpectClose(p.port, p.identity, p.key, make(role), what);
         await assertServerHealthy();
       });
     }
