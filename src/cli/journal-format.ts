@@ -221,6 +221,7 @@ export function eventPayloadJson(event: ServerEvent): unknown {
     case 'job-idle':
       return { job_id: event.job };
     case 'task-restarted':
+    case 'tasks-sent':
     case 'job-forgotten':
     case 'autoalloc-queue-paused':
     case 'autoalloc-queue-resumed':

@@ -5,6 +5,7 @@
  * reserved.
  */
 import type { Assignment } from '../scheduler/scheduler.js';
+import type { ServerEvent } from './events.js';
 import type { ComputeTask, ServerToWorker, WorkerTaskShared } from '../transport/messages.js';
 import type { JobRecord } from './state.js';
 import { taskKey, type WorkerRecord } from './workers.js';
@@ -69,4 +70,28 @@ export function dispatchAssignments(
   for (const [workerId, batch] of batches) {
     send(workerId, { op: 'compute', shared: batch.shared, tasks: batch.tasks });
   }
+}
+
+/**
+ * The `tasks-sent` events of one scheduling round: per job and worker, the task ids as
+ * `[first, count]` pairs (an array's consecutive ids make one pair).
+ */
+export function sentEvents(assignments: readonly Assignment[]): ServerEvent[] {
+  const groups = new Map<string, { jobId: number; workerId: number; ranges: number[] }>();
+  for (const a of assignments) {
+    const key = `${a.jobId}:${a.workerId}`;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { jobId: a.jobId, workerId: a.workerId, ranges: [] };
+      groups.set(key, group);
+    }
+    const r = group.ranges;
+    const n = r.length;
+    if (n > 0 && r[n - 2]! + r[n - 1]! === a.taskId) {
+      r[n - 1]!++;
+    } else {
+      r.push(a.taskId, 1);
+    }
+  }
+  return [...groups.values()].map((g) => ({ type: 'tasks-sent', ...g }));
 }

@@ -73,6 +73,12 @@ export type ServerEvent =
    * the next instance id; `crashed` counts a crash.
    */
   | { type: 'task-restarted'; jobId: number; taskId: number; crashed: boolean }
+  /**
+   * Tasks of one job handed to one worker in one scheduling round, as `[first id, count]`
+   * pairs; each went out with the instance id it had then. Journaled before the worker hears
+   * of them, so a restore knows which waiting tasks may already have run.
+   */
+  | { type: 'tasks-sent'; jobId: number; workerId: number; ranges: number[] }
   | { type: 'job-forgotten'; job: number }
   | { type: 'autoalloc-queue-paused'; queueId: number }
   | { type: 'autoalloc-queue-resumed'; queueId: number }
@@ -88,6 +94,7 @@ export type ServerEventType = ServerEvent['type'];
 
 const INTERNAL = new Set<ServerEventType>([
   'task-restarted',
+  'tasks-sent',
   'job-forgotten',
   'autoalloc-queue-paused',
   'autoalloc-queue-resumed',
@@ -119,7 +126,7 @@ export function eventClass(event: ServerEvent): number {
   if (t === 'task-notify') {
     return EVENT_FILTER.notify;
   }
-  if (t.startsWith('task-')) {
+  if (t.startsWith('task')) {
     return EVENT_FILTER.task;
   }
   if (t.startsWith('job-')) {
@@ -146,6 +153,7 @@ export function eventJobs(event: ServerEvent): number[] {
     case 'task-finished':
     case 'task-failed':
     case 'task-restarted':
+    case 'tasks-sent':
     case 'task-notify':
       return [event.jobId];
     case 'task-canceled':

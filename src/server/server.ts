@@ -50,7 +50,7 @@ import {
   type TaskRecord,
 } from './state.js';
 import { JobWaiters } from './waiters.js';
-import { dispatchAssignments } from './dispatch.js';
+import { dispatchAssignments, sentEvents } from './dispatch.js';
 import { taskKey as key, type WorkerRecord } from './workers.js';
 import { onWorkerConnection } from './worker-link.js';
 
@@ -997,8 +997,14 @@ export class HqServer {
     if (this.stopped) {
       return;
     }
-    const assignments = this.scheduler.schedule(Date.now());
+    const now = Date.now();
+    const assignments = this.scheduler.schedule(now);
     if (assignments.length > 0) {
+      for (const event of sentEvents(assignments)) {
+        this.emit(event, now);
+      }
+      // On disk (for a killed server: with the OS) before any worker can start them.
+      this.hub.journal?.writePending();
       dispatchAssignments(assignments, this.jobs, this.workers, (id, m) =>
         this.sendToWorker(id, m),
       );

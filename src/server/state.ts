@@ -220,6 +220,9 @@ export class ServerState {
   apply(time: number, event: ServerEvent): void {
     switch (event.type) {
       case 'server-start':
+        // A start after work was recorded is a restart: the previous run ended here, so the
+        // replay settles its work exactly as that restart did (a live start settles nothing).
+        this.settleAfterRestore();
         this.serverUid = event.serverUid;
         return;
       case 'worker-connected':
@@ -319,8 +322,26 @@ export class ServerState {
         record.state = 'waiting';
         record.instance++;
         record.startedAt = null;
+        record.workerId = null;
         if (event.crashed) {
           record.crashCount++;
+        }
+        return;
+      }
+      case 'tasks-sent': {
+        const job = this.jobs.get(event.jobId);
+        if (job === undefined) {
+          return;
+        }
+        const r = event.ranges;
+        for (let i = 0; i + 1 < r.length; i += 2) {
+          const end = r[i]! + r[i + 1]!;
+          for (let id = r[i]!; id < end; id++) {
+            const record = job.tasks.get(id);
+            if (record !== undefined && record.state === 'waiting') {
+              record.workerId = event.workerId;
+            }
+          }
         }
         return;
       }
@@ -454,7 +475,8 @@ export class ServerState {
 
   /**
    * After a replay: finished jobs are dropped (only their ids count), and tasks that were
-   * running when the server went down wait again with the next instance id.
+   * running when the server went down, or had been sent to a worker that may have started
+   * them, wait again with the next instance id, so no instance id ever runs twice.
    */
   settleAfterRestore(): void {
     for (const job of [...this.jobs.values()]) {
@@ -469,6 +491,8 @@ export class ServerState {
           task.instance++;
           task.startedAt = null;
           job.counters.running--;
+        } else if (task.state === 'waiting' && task.workerId !== null) {
+          task.instance++;
         }
         if (task.state === 'waiting') {
           task.workerId = null;

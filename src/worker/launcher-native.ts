@@ -51,9 +51,12 @@ static void report_exit(size_t i) {
   char line[96]; snprintf(line, sizeof line, "x %s %d\n", kids[i].id, kids[i].status); put(line);
   kids[i] = kids[--nkids];
 }
+static void kill_everything(void);
+/* A failed write means the worker is gone (its end of the pipe closed before its death signal
+ * arrived): the tasks go with it, as on that signal. */
 static void flush_out(void) {
   size_t off = 0;
-  while (off < outlen) { ssize_t w = write(1, out + off, outlen - off); if (w < 0) { if (errno == EINTR) continue; _exit(0); } off += (size_t)w; }
+  while (off < outlen) { ssize_t w = write(1, out + off, outlen - off); if (w < 0) { if (errno == EINTR) continue; kill_everything(); _exit(0); } off += (size_t)w; }
   outlen = 0;
 }
 static void on_chld(int s) { (void)s; int e = errno; ssize_t r = write(sigpipe[1], "c", 1); (void)r; errno = e; }
@@ -159,7 +162,7 @@ static void launch(char *rec, size_t len) {
   char **saved = environ;
   pid_t pid = vfork();
   if (pid == 0) {
-    signal(SIGCHLD, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL); signal(SIGPIPE, SIG_DFL);
     sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -229,7 +232,7 @@ int main(void) {
     if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
       if (len == cap) { cap *= 2; buf = realloc(buf, cap); if (!buf) return 1; }
       ssize_t r = read(0, buf + len, cap - len);
-      if (r == 0) { flush_out(); kill_everything(); return 0; }
+      if (r == 0) { kill_everything(); flush_out(); return 0; }
       if (r > 0) {
         len += (size_t)r;
         size_t off = 0;

@@ -63,6 +63,8 @@ sub kill_everything {
     select(undef, undef, undef, 0.005);
   }
 }
+# Output that cannot be written means the worker is gone before its death signal arrived.
+$SIG{PIPE} = sub { kill_everything(); POSIX::_exit(0) };
 if ($prctl > 0) { syscall($prctl, 36, 1); syscall($prctl, 1, 10); }
 if (getppid() != $worker) { kill_everything(); exit 0; }
 sub reap { while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) { my $id = delete $kids{$pid}; print "x $id $?\n" if defined $id; } }

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { waitFor, withEnv } from './harness.js';
+import { NO_OUTPUT, waitFor, withEnv } from './harness.js';
 
 /**
  * A task that records its instance id, then SIGKILLs the `hq worker` it runs under, with shell
@@ -103,6 +103,59 @@ void describe('faults: no orphans', () => {
         });
       }));
   }
+});
+
+void describe('faults: no orphans when the worker dies mid-write', () => {
+  // A helper that is writing to its worker when the worker dies learns of it from a failed
+  // write (the pipe closes before the death signal arrives); it used to exit there and leave
+  // what the tasks had started. Short tasks keep the helpers writing starts and exits; each
+  // leaves a sleep behind, reparented to its helper.
+  for (const launcher of ['native', 'perl'] as const) {
+    void it(`a worker SIGKILLed while its helpers report takes every task's leftovers with it (${launcher} launcher)`, () =>
+      withEnv(async (env) => {
+        const server = await env.startServer();
+        const w = await env.startWorker({
+          cpus: 4,
+          ...(launcher === 'perl' ? { env: { HQ_LAUNCHER: 'perl' } } : {}),
+        });
+        await env.command([
+          'submit',
+          '--array',
+          '1-100000',
+          ...NO_OUTPUT,
+          '--',
+          'sh',
+          '-c',
+          'sleep 300 & exit 0',
+        ]);
+        const others = new Set([server.pid]);
+        const leftovers = (): number[] => env.markedProcesses().filter((pid) => !others.has(pid));
+        await waitFor(() => leftovers().length >= 50, { message: 'tasks to leave sleeps' });
+        process.kill(w.process.pid, 'SIGKILL');
+        await w.process.waitForExit();
+        await waitFor(() => leftovers().length === 0, {
+          timeoutMs: 10_000,
+          message: 'no process of the killed worker left',
+        });
+      }));
+  }
+
+  void it('tasks started by the C helper get default signal handling (SIGPIPE, SIGINT, SIGTERM)', () =>
+    withEnv(async (env) => {
+      await env.startServer();
+      await env.startWorker();
+      await env.command(['submit', '--wait', '--', 'grep', 'SigIgn', '/proc/self/status']);
+      const out = fs.readFileSync(env.path('job-1/0.stdout'), 'utf8');
+      const mask = BigInt(`0x${/SigIgn:\s*([0-9a-f]+)/.exec(out)?.[1] ?? 'ffff'}`);
+      const bit = (signal: number): bigint => 1n << BigInt(signal - 1);
+      for (const [name, n] of [
+        ['SIGINT', 2],
+        ['SIGPIPE', 13],
+        ['SIGTERM', 15],
+      ] as const) {
+        assert.equal(mask & bit(n), 0n, `${name} is not ignored in a task (SigIgn ${out.trim()})`);
+      }
+    }));
 });
 
 void describe('errors a user can act on', () => {

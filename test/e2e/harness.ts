@@ -21,6 +21,9 @@ import * as path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 /** The `hq` under test: the bundle, or another build (HQ_TEST_BIN), e.g. an older one to show a test fails there. */
+/** Submit flags for tasks whose output nobody reads. */
+export const NO_OUTPUT = ['--stdout', 'none', '--stderr', 'none'] as const;
+
 export const HQ_BIN = process.env['HQ_TEST_BIN'] ?? path.join(ROOT, 'dist', 'hq');
 
 const MARKER_VAR = 'HQTEST_MARKER';

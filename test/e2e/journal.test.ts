@@ -4,7 +4,14 @@ import * as fs from 'node:fs';
 
 import { openSession } from '../../src/client/session.js';
 import type { TimedEvent } from '../../src/server/events.js';
-import { horizontalTable, verticalMap, waitFor, withEnv, type HqEnv } from './harness.js';
+import {
+  NO_OUTPUT,
+  horizontalTable,
+  verticalMap,
+  waitFor,
+  withEnv,
+  type HqEnv,
+} from './harness.js';
 
 interface Line {
   time: string;
@@ -42,14 +49,11 @@ void describe('journal: crash and restore', () => {
         'submit',
         '--array',
         '1-10000',
-        '--stdout',
-        'none',
-        '--stderr',
-        'none',
+        ...NO_OUTPUT,
         '--',
         'sh',
         '-c',
-        `: > "${markers}/$HQ_TASK_ID.$HQ_INSTANCE_ID"`,
+        `echo $$ >> "${markers}/$HQ_TASK_ID.$HQ_INSTANCE_ID"`,
       ]);
       await waitFor(() => fs.readdirSync(markers).length >= 2000, {
         timeoutMs: 60_000,
@@ -68,6 +72,12 @@ void describe('journal: crash and restore', () => {
       const byTask = new Map<number, number[]>();
       for (const name of fs.readdirSync(markers)) {
         const [task, instance] = name.split('.').map(Number) as [number, number];
+        const runs = fs.readFileSync(`${markers}/${name}`, 'utf8').trim().split('\n');
+        assert.equal(
+          runs.length,
+          1,
+          `task ${task} ran ${runs.length} times as instance ${instance}`,
+        );
         byTask.set(task, [...(byTask.get(task) ?? []), instance]);
       }
       assert.equal(byTask.size, 10_000);
@@ -101,6 +111,35 @@ void describe('journal: crash and restore', () => {
       }
       assert.equal(finished.size, 10_000);
       assert.ok([...finished.values()].every((n) => n === 1));
+    }));
+
+  void it('a task that was sent but whose start the server never recorded re-runs with a new instance', () =>
+    withEnv(async (env) => {
+      // Each task kills the server as its first act: its start report, gathered by the worker
+      // for a few milliseconds, never reaches the journal. Only the record of the sending can
+      // tell the restored server that instance 0 may have run.
+      const journal = env.path('hq.journal');
+      const ledger = env.path('ledger');
+      const server = await env.startServer(['--journal', journal]);
+      await env.startWorker({ cpus: 1 });
+      await env.command([
+        'submit',
+        ...NO_OUTPUT,
+        '--',
+        'sh',
+        '-c',
+        `echo "$HQ_INSTANCE_ID" >> '${ledger}'; if [ "$HQ_INSTANCE_ID" = 0 ]; then kill -9 ${server.pid}; fi`,
+      ]);
+      await server.waitForExit();
+      await waitFor(() => fs.existsSync(ledger), { message: 'the task to have started' });
+      await env.startServer(['--journal', journal]);
+      await env.startWorker({ cpus: 1 });
+      await env.waitForJobState(1, 'FINISHED');
+      assert.deepEqual(fs.readFileSync(ledger, 'utf8').trim().split('\n'), ['0', '1']);
+      await stopServer(env);
+      // Twice restored, the replay of both runs agrees with what they did: nothing waits.
+      await env.startServer(['--journal', journal]);
+      assert.deepEqual(await jobIds(env), []);
     }));
 
   void it('restores waiting, running, failed and open jobs, and drops finished ones', () =>

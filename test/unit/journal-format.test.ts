@@ -196,6 +196,28 @@ void describe('journal file format', () => {
     assert.deepEqual(scan(file).records, odd);
   });
 
+  void it('round-trips sent-task entries of every array size, between other entries', () => {
+    const file = tmpFile();
+    const pairs = (n: number): number[] =>
+      Array.from({ length: n }, (_, i) => [i * 3 + 70_000 * (i % 2), 1 + (i % 300)]).flat();
+    const sent: TimedEvent[] = [1, 6, 7, 40, 33_000].map((n, i) => ({
+      time: 1_700_000_000_000 + i,
+      event: { type: 'tasks-sent', jobId: 2 ** 33, workerId: 65_536 + i, ranges: pairs(n) },
+    }));
+    const mixed: TimedEvent[] = [
+      { time: 1_700_000_000_000, event: { type: 'job-completed', job: 1 } },
+      ...sent,
+      { time: 1_700_000_000_009, event: { type: 'task-finished', jobId: 3, taskId: 128 } },
+    ];
+    fs.writeFileSync(file, Buffer.concat([journalHeader(), encodeRecord(mixed)]));
+    assert.deepEqual(scan(file).records, mixed);
+    // An array's consecutive ids cost one pair, however many tasks were sent.
+    const one = encodeRecord([
+      { time: 1, event: { type: 'tasks-sent', jobId: 1, workerId: 1, ranges: [100_000, 5000] } },
+    ]);
+    assert.ok(one.length < 32, `${one.length} bytes`);
+  });
+
   void it('does not allocate what a damaged length field claims', () => {
     const file = tmpFile();
     writeJournal(file, events(3));

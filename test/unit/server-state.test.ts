@@ -180,6 +180,52 @@ void describe('ServerState.apply', () => {
     assert.equal(s.serverUid, 'uid1');
   });
 
+  void it('gives a task sent to a worker before a crash the next instance, whether or not it started', () => {
+    const s = replay([
+      { type: 'server-start', serverUid: 'uid1' },
+      arrayJob(1, 0, 5),
+      { type: 'tasks-sent', jobId: 1, workerId: 1, ranges: [0, 2, 4, 1] },
+      started(1, 0),
+    ]);
+    s.settleAfterRestore();
+    const instances = [0, 1, 2, 3, 4].map((id) => s.jobs.get(1)!.tasks.get(id)!.instance);
+    // 0 ran, 1 and 4 were sent (a worker may have started them unreported), 2 and 3 never left.
+    assert.deepEqual(instances, [1, 1, 0, 0, 1]);
+    assert.ok([0, 1, 2, 3, 4].every((id) => s.jobs.get(1)!.tasks.get(id)!.workerId === null));
+  });
+
+  void it('does not bump a sent task again once a lost worker restarted it', () => {
+    const s = replay([
+      arrayJob(1, 0, 1),
+      { type: 'tasks-sent', jobId: 1, workerId: 1, ranges: [0, 1] },
+      { type: 'task-restarted', jobId: 1, taskId: 0, crashed: true },
+    ]);
+    s.settleAfterRestore();
+    assert.equal(s.jobs.get(1)!.tasks.get(0)!.instance, 1);
+  });
+
+  void it('replays repeated restarts as they happened: every run of a task has a new instance', () => {
+    // Run 1: task 0 starts as instance 0, the server dies. Run 2 (restored: instance 1) sends it
+    // and starts it again, and dies too. The replay of both runs must settle it to instance 2.
+    const events: ServerEvent[] = [
+      { type: 'server-start', serverUid: 'uid1' },
+      arrayJob(1, 0, 2),
+      { type: 'tasks-sent', jobId: 1, workerId: 1, ranges: [0, 2] },
+      started(1, 0),
+      { type: 'server-start', serverUid: 'uid1' },
+      { type: 'tasks-sent', jobId: 1, workerId: 3, ranges: [0, 2] },
+      started(1, 0, 3, 1),
+    ];
+    const s = replay(events);
+    s.settleAfterRestore();
+    assert.equal(s.jobs.get(1)!.tasks.get(0)!.instance, 2);
+    assert.equal(s.jobs.get(1)!.tasks.get(1)!.instance, 2);
+    // What the second run saw when it started: the state a live restore had then.
+    const midway = replay(events.slice(0, 5));
+    assert.equal(midway.jobs.get(1)!.tasks.get(0)!.instance, 1);
+    assert.equal(midway.jobs.get(1)!.tasks.get(0)!.state, 'waiting');
+  });
+
   void it('tracks queues, their pause state, known resources and the highest queue id', () => {
     const params = {} as never;
     const resources = { resources: [], coupling: { weights: [] } };

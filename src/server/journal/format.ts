@@ -7,6 +7,7 @@
  *   entry   = [time - base, 0, ServerEvent]                       any event
  *           | [time - base, 1, job, task, instance, worker]       task-started, 1 worker, variant 0
  *           | [time - base, 2, job, task]                          task-finished
+ *           | [time - base, 3, job, worker, first, count, ...]     tasks-sent
  *
  * A record holds the events of one write (one event-loop turn, split at ENTRIES_PER_RECORD), so
  * a torn write loses whole turns, never half an event. The two compact entry kinds are the
@@ -119,6 +120,22 @@ function eventOf(base: number, entry: unknown): TimedEvent | null {
         time,
         event: { type: 'task-finished', jobId: entry[2] as number, taskId: entry[3] as number },
       };
+    case 3: {
+      const ranges = entry.slice(4) as number[];
+      // The counts bound the replay's loops: no job holds more tasks than a submit may make.
+      if (ranges.length % 2 !== 0 || ranges.some((v) => !Number.isSafeInteger(v) || v < 0)) {
+        return null;
+      }
+      return {
+        time,
+        event: {
+          type: 'tasks-sent',
+          jobId: entry[2] as number,
+          workerId: entry[3] as number,
+          ranges,
+        },
+      };
+    }
     default:
       return null;
   }
@@ -132,7 +149,13 @@ function eventOf(base: number, entry: unknown): TimedEvent | null {
 export function encodeRecord(records: readonly TimedEvent[]): Buffer {
   const base = records[0]?.time ?? 0;
   const parts: Buffer[] = [];
-  let buf = Buffer.allocUnsafe(5 + 9 + records.length * MAX_COMPACT_ENTRY_BYTES);
+  let capacity = 5 + 9 + records.length * MAX_COMPACT_ENTRY_BYTES;
+  for (const r of records) {
+    if (r.event.type === 'tasks-sent') {
+      capacity += r.event.ranges.length * 9;
+    }
+  }
+  let buf = Buffer.allocUnsafe(capacity);
   let off = 0;
   buf[off++] = 0xdd; // array32: the base time, then one entry per event
   buf.writeUInt32BE(records.length + 1, off);
@@ -154,6 +177,26 @@ export function encodeRecord(records: readonly TimedEvent[]): Buffer {
       buf[off++] = 2;
       off = writeInt(buf, off, e.jobId);
       off = writeInt(buf, off, e.taskId);
+    } else if (e.type === 'tasks-sent') {
+      const n = 4 + e.ranges.length;
+      if (n < 16) {
+        buf[off++] = 0x90 | n;
+      } else if (n < 65536) {
+        buf[off] = 0xdc;
+        buf.writeUInt16BE(n, off + 1);
+        off += 3;
+      } else {
+        buf[off] = 0xdd;
+        buf.writeUInt32BE(n, off + 1);
+        off += 5;
+      }
+      off = writeInt(buf, off, dt);
+      buf[off++] = 3;
+      off = writeInt(buf, off, e.jobId);
+      off = writeInt(buf, off, e.workerId);
+      for (const v of e.ranges) {
+        off = writeInt(buf, off, v);
+      }
     } else {
       parts.push(buf.subarray(0, off));
       parts.push(Buffer.from(packr.pack([dt, 0, e])));
