@@ -14,6 +14,7 @@ import { workerCommand } from './cli/worker-commands.js';
 import { outputLogCommand } from './cli/output-log.js';
 import { allocCommand } from './cli/alloc-commands.js';
 import { journalCommand } from './cli/journal-commands.js';
+import { apiCommand } from './cli/api-command.js';
 
 function wantsJson(argv: string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
@@ -85,6 +86,7 @@ function main(): void {
   program.addCommand(defineSubmit(new Command('submit'), run));
   program.addCommand(outputLogCommand(run));
   program.addCommand(journalCommand(run));
+  program.addCommand(apiCommand(run), { hidden: true });
   for (const cmd of program.commands) {
     cmd.exitOverride();
     cmd.configureOutput(program.configureOutput());

@@ -13,9 +13,9 @@ import {
   printJobList,
   printJobSubmitted,
   printTaskInfo,
-  taskPaths,
   type WorkerNames,
 } from './render.js';
+import { taskPaths } from '../common/task-source.js';
 import { defineSubmit } from './submit-command.js';
 
 const log = logger('hq::client');
@@ -188,7 +188,7 @@ async function taskList(
     const { jobs } = await session.call('job-info', { selector, withTasks: true });
     const names = await workerNames(session);
     if (ctx.mode === 'json') {
-      const { taskToJson, taskPaths } = await import('./render.js');
+      const { taskToJson } = await import('./render.js');
       const out: Record<string, unknown> = {};
       for (const job of jobs) {
         out[String(job.info.id)] = job.tasks

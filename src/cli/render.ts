@@ -3,14 +3,14 @@
  * it as upstream does: tables (cli), one sorted JSON value (json), or bare lines (quiet).
  */
 import { formatDuration, formatHumanDuration } from '../common/duration.js';
-import { formatIdSet, idRangesContain } from '../common/id-set.js';
+import { formatIdSet } from '../common/id-set.js';
+import { submitOf, taskPaths } from '../common/task-source.js';
 import {
   allocRequestToJson,
   descriptorToJson,
   formatResourceVariants,
   resourcesSummary,
 } from '../common/resources.js';
-import { resolveTaskPaths } from '../common/placeholders.js';
 import type {
   AllocationInfo,
   QueueInfo,
@@ -455,69 +455,8 @@ export function taskToJson(
   return out;
 }
 
-interface TaskSource {
-  taskDesc: TaskDesc;
-  submitDir: string;
-  deps?: number[];
-}
-
-const graphIndex = new WeakMap<JobDetail, Map<number, TaskSource>>();
-
-/** The description and submit dir of task `taskId` of `job`. */
-export function submitOf(job: JobDetail, taskId: number): TaskSource | undefined {
-  const only = job.submits.length === 1 ? job.submits[0] : undefined;
-  if (only?.kind === 'array') {
-    return only;
-  }
-  for (const s of job.submits) {
-    if (s.kind === 'array' && idRangesContain(s.ids, taskId)) {
-      return s;
-    }
-  }
-  let index = graphIndex.get(job);
-  if (index === undefined) {
-    index = new Map();
-    for (const s of job.submits) {
-      if (s.kind === 'graph') {
-        for (const t of s.tasks) {
-          index.set(t.id, { taskDesc: t.taskDesc, submitDir: s.submitDir, deps: t.deps });
-        }
-      }
-    }
-    graphIndex.set(job, index);
-  }
-  return index.get(taskId);
-}
-
 function taskDescOf(job: JobDetail, taskId: number): TaskDesc | undefined {
   return submitOf(job, taskId)?.taskDesc;
-}
-
-/** The paths a task used (or will use), resolved as the worker does. */
-export function taskPaths(
-  job: JobDetail,
-  task: TaskInfo,
-  serverUid: string,
-): { cwd: string; stdout: string | null; stderr: string | null } | null {
-  const submit = submitOf(job, task.id);
-  if (submit === undefined) {
-    return null;
-  }
-  const p = submit.taskDesc.program;
-  return resolveTaskPaths(
-    {
-      cwd: p.cwd,
-      stdout: p.stdout.kind === 'file' ? p.stdout.path : null,
-      stderr: p.stderr.kind === 'file' ? p.stderr.path : null,
-    },
-    {
-      JOB_ID: String(job.info.id),
-      TASK_ID: String(task.id),
-      INSTANCE_ID: String(task.instance),
-      SUBMIT_DIR: submit.submitDir,
-      SERVER_UID: serverUid,
-    },
-  );
 }
 
 function taskDescToJson(desc: TaskDesc): unknown {

@@ -22,6 +22,7 @@ export type HqErrorCode =
   | 'HQ_NOT_FOUND'
   | 'HQ_TIMEOUT'
   | 'HQ_ALLOCATION'
+  | 'HQ_JOB_NOT_COMPLETED'
   | 'HQ_INTERNAL';
 
 export class HqError extends Error {
