@@ -45,6 +45,13 @@ async function serverStart(opts: StartOpts, cmd: Command): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A server owned by a client library's LocalCluster (a private variable) stops when its
+  // owner's end of the stdin pipe closes, so even a SIGKILLed owner leaves no server behind.
+  if (process.env['HQ_STOP_ON_STDIN_EOF'] === '1') {
+    process.stdin.once('end', onSignal);
+    process.stdin.once('error', onSignal);
+    process.stdin.resume();
+  }
   const { startServer } = await import('../server/bootstrap.js');
   const started = await startServer({
     serverDir: ctx.serverDir,

@@ -1,0 +1,4 @@
+from pathlib import Path
+from typing import Union
+
+GenericPath = Union[str, Path]

@@ -1,0 +1,155 @@
+"""Python function tasks. The client pickles `(function, args, kwargs)` into the task's stdin;
+on the worker the task runs `task_main` in a Python interpreter, which unpickles and calls the
+function. An exception's traceback goes to `$HQ_ERROR_FILENAME`, which the worker turns into
+the task's error (what `Client.get_failed_tasks` shows)."""
+import logging
+import os
+import pickle
+import sys
+from typing import Callable, Dict, Optional, Sequence
+
+from ...common import GenericPath
+from ...ffi import TaskId
+from ...ffi.protocol import TaskDescription
+from ..task import EnvType, Task, resource_variants
+from .wrapper import CloudWrapper
+
+_WRAPPERS: Dict[int, CloudWrapper] = {}
+
+LOG_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+
+# Run by `python -c` on the worker, also inside `bash -c "..."` with a prologue: no double
+# quotes, dollars or backticks. A worker interpreter without this package fails with a message
+# that says so, not just an exit code.
+TASK_CODE = (
+    "import os, sys\n"
+    "try:\n"
+    "    from hyperqueue.task.function import task_main as m\n"
+    "except ImportError as e:\n"
+    "    t = 'Cannot run a Python function task: the interpreter ' + sys.executable + "
+    "' cannot import the hyperqueue package (' + str(e) + '); install it there or set PYTHONPATH'\n"
+    "    open(os.environ['HQ_ERROR_FILENAME'], 'w').write(t)\n"
+    "    print(t, file=sys.stderr)\n"
+    "    sys.exit(1)\n"
+    "m()"
+)
+
+
+def _fail(text: str) -> None:
+    path = os.environ.get("HQ_ERROR_FILENAME")
+    if path:
+        with open(path, "w") as f:
+            f.write(text)
+    print(text, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(1)
+
+
+def task_main() -> None:
+    """The worker side of a function task: call the function pickled on stdin."""
+    try:
+        logging.basicConfig(
+            level=LOG_LEVELS.get(os.environ.get("HQ_PYLOG", ""), logging.INFO),
+            format="%(asctime)s %(name)s:%(levelname)-4s %(message)s",
+            datefmt="%d-%m-%Y %H:%M:%S",
+        )
+        # Without cloudpickle the wrapper's ImportError says so, in the traceback below.
+        fn, args, kwargs = pickle.loads(sys.stdin.buffer.read())
+        fn(*args, **(kwargs if kwargs is not None else {}))
+    except SystemExit:
+        raise
+    except BaseException:
+        import traceback
+
+        _fail(traceback.format_exc())
+
+
+class PythonEnv:
+    """How workers start the Python interpreter of function tasks: `python_bin`, run through
+    `shell` after `prologue` (e.g. `source venv/bin/activate`) when one is given."""
+
+    def __init__(self, python_bin: str = "python3", prologue: Optional[str] = None, shell: str = "bash"):
+        self.python_bin = python_bin
+        self.prologue = prologue
+        self.shell = shell
+        if prologue:
+            self.args = [shell, "-c", f'{prologue}\n\n{python_bin} -c "{TASK_CODE}"']
+        else:
+            self.args = [python_bin, "-c", TASK_CODE]
+
+
+def _wrap(fn) -> CloudWrapper:
+    if isinstance(fn, CloudWrapper):
+        return fn
+    wrapper = _WRAPPERS.get(id(fn))
+    if wrapper is None or wrapper.fn is not fn:
+        wrapper = CloudWrapper(fn)
+        _WRAPPERS[id(fn)] = wrapper
+    return wrapper
+
+
+class PythonFunction(Task):
+    """A task that calls a Python function on a worker (its return value is not kept)."""
+
+    def __init__(
+        self,
+        task_id: TaskId,
+        fn: Callable,
+        *,
+        args=(),
+        kwargs=None,
+        env: Optional[EnvType] = None,
+        cwd: Optional[GenericPath] = None,
+        stdout=None,
+        stderr=None,
+        name: Optional[str] = None,
+        dependencies: Sequence[Task] = (),
+        priority: int = 0,
+        resources=None,
+        crash_limit: Optional[int] = None,
+    ):
+        if not callable(fn):
+            raise TypeError(f"job.function() needs a callable, got {fn!r}")
+        if name is None and hasattr(fn, "__name__"):
+            name = f"{fn.__name__}/{task_id}"
+        super().__init__(
+            task_id,
+            dependencies,
+            priority,
+            resources,
+            env=env,
+            cwd=cwd,
+            stdout=stdout,
+            stderr=stderr,
+            name=name,
+            crash_limit=crash_limit,
+        )
+        self.fn = _wrap(fn)
+        self.args = tuple(args)
+        self.kwargs = kwargs
+
+    def _build(self, client) -> TaskDescription:
+        try:
+            stdin = pickle.dumps((self.fn, self.args, self.kwargs))
+        except TypeError:
+            raise
+        except Exception as e:
+            raise TypeError(f"The arguments of task {self.label} cannot be pickled: {e}") from e
+        return TaskDescription(
+            id=self.task_id,
+            args=list(client.python_env.args),
+            env=self.env,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            stdin=stdin,
+            cwd=self.cwd,
+            dependencies=[dep.task_id for dep in self.dependencies],
+            task_dir=True,
+            priority=self.priority,
+            resource_request=resource_variants(self.resources),
+            crash_limit=self.crash_limit,
+        )
+
+    def __repr__(self) -> str:
+        return f"<PyFunction fn={getattr(self.fn, '__name__', self.fn)!r}>"
