@@ -29,6 +29,14 @@ import { Packr, Unpackr } from 'msgpackr';
 const ROOT = resolve(import.meta.dirname, '..');
 const HQ = join(ROOT, 'dist', 'hq');
 const QUICK = process.argv.includes('--quick');
+// `--only=zero,journal,...` runs only those sections (scale needs zero): a changed area can be
+// measured alone. Names: scheduler latency spawn zero journal scale submit largest streaming
+// python-api.
+const ONLY = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const wanted = (name) => ONLY === undefined || ONLY.includes(name);
 const SPAWN_TASKS = QUICK ? 2000 : 10000;
 const SCHED_TASKS = QUICK ? 20000 : 100000;
 const LATENCY_RUNS = QUICK ? 5 : 15;
@@ -46,6 +54,8 @@ const SCALE_WORKERS = QUICK ? 16 : 64;
 const SCALE_TASKS = QUICK ? 20_000 : 100_000;
 /** Tasks per mode, run as two jobs of half as many (see the streaming benchmark). */
 const STREAM_TASKS = QUICK ? 2000 : 10_000;
+const PY_PROGRAM_TASKS = QUICK ? 2000 : 10_000;
+const PY_FUNCTION_TASKS = QUICK ? 200 : 1000;
 const STREAM_JOB_TASKS = STREAM_TASKS / 2;
 const STREAM_BYTES = 10_240;
 const SETTLE_MS = 200;
@@ -187,7 +197,7 @@ function verdict(value, op, goal) {
 
 try {
   // ---- scheduler placement ---------------------------------------------------------------
-  {
+  if (wanted('scheduler')) {
     const out = execFileSync(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'bench', 'scheduler.bench.ts')],
@@ -207,7 +217,7 @@ try {
   }
 
   // ---- start-up and round-trip latency ---------------------------------------------------
-  {
+  if (wanted('latency')) {
     const starts = [];
     const lists = [];
     const nodeStarts = [];
@@ -247,7 +257,7 @@ try {
   }
 
   // ---- spawn throughput ------------------------------------------------------------------
-  {
+  if (wanted('spawn')) {
     const work = mkdtempSync(join(tmpdir(), 'hq-bench-spawn-'));
     const limitBin = join(work, 'spawn-limit');
     let limitRate = null;
@@ -540,7 +550,7 @@ try {
     }
   }
 
-  {
+  if (wanted('zero')) {
     const baseline = await loopbackBaseline(ZERO_TASKS);
     const r = await zeroThroughput(1, ZERO_CPUS, ZERO_TASKS);
     raw.zero_worker = { ...r, loopback_baseline_tasks_per_s: baseline };
@@ -559,7 +569,7 @@ try {
   }
 
   // ---- journal: throughput cost, restore time and memory, bytes per task ----------------------
-  {
+  if (wanted('journal')) {
     // The two differ by less than this machine's run-to-run noise: alternate them and compare
     // medians.
     const plain = [];
@@ -653,7 +663,7 @@ try {
   }
 
   // ---- scale: many zero workers against one ------------------------------------------------
-  {
+  if (wanted('scale') && raw.zero_worker !== undefined) {
     const one = raw.zero_worker;
     const r = await zeroThroughput(SCALE_WORKERS, 4, SCALE_TASKS);
     const ratio = r.tasks_per_s / one.tasks_per_s;
@@ -667,7 +677,7 @@ try {
   }
 
   // ---- a huge submit: client time, server memory, query latency -----------------------------
-  {
+  if (wanted('submit')) {
     const work = tempDir('hq-bench-big-');
     const dir = join(work, 'server');
     const server = await startServer(dir);
@@ -757,7 +767,7 @@ try {
   }
 
   // ---- the largest array: queries and heartbeats go on while the server takes it ------------
-  {
+  if (wanted('largest')) {
     const work = tempDir('hq-bench-max-');
     const dir = join(work, 'server');
     const server = await startServer(dir);
@@ -822,7 +832,7 @@ try {
   }
 
   // ---- streaming: --stream against per-task files ------------------------------------------
-  {
+  if (wanted('streaming')) {
     const work = tempDir('hq-bench-stream-');
     const dir = join(work, 'server');
     const server = await startServer(dir);
@@ -878,6 +888,140 @@ try {
       ]);
     } finally {
       await killAll([server, worker]);
+    }
+  }
+
+  // ---- the Python API: submit + wait against the CLI, function tasks against Dask ------------
+  if (wanted('python-api')) {
+    const python = '/usr/bin/python3';
+    const probe = spawnSync(python, ['-c', 'import cloudpickle'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      rows.push([
+        'python api',
+        'not run',
+        `${python} has no cloudpickle (apt-get install python3-cloudpickle python3-tqdm)`,
+        '-',
+      ]);
+    } else {
+      const work = tempDir('hq-bench-py-');
+      const dir = join(work, 'server');
+      const pyEnv = {
+        ...env(),
+        HQ_BIN: HQ,
+        HQ_SERVER_DIR: dir,
+        PYTHONPATH: join(ROOT, 'python'),
+        HQ_PYLOG: 'WARNING',
+      };
+      const runPython = (code) => {
+        const r = spawnSync(python, ['-c', code], {
+          env: pyEnv,
+          cwd: work,
+          encoding: 'utf8',
+          timeout: 600_000,
+        });
+        if (r.status !== 0) throw new Error(`python bench: ${r.stderr}`);
+        return JSON.parse(r.stdout.trim().split('\n').pop());
+      };
+      const server = await startServer(dir);
+      const zero = startWorker(dir, join(work, 'zw'), ZERO_CPUS, ['--zero-worker']);
+      try {
+        await until(
+          () => hq(dir, ['worker', 'list']).stdout.includes('RUNNING'),
+          10_000,
+          'zero worker',
+        );
+        // 10,000 program tasks: the whole Python program (start, import, build, submit, wait)
+        // against `hq job submit-file` of the same graph plus `hq job wait`.
+        const n = PY_PROGRAM_TASKS;
+        const toml = join(work, 'job.toml');
+        writeFileSync(
+          toml,
+          Array.from({ length: n }, (_, i) => `[[task]]\nid = ${i}\ncommand = ["true"]\n`).join(''),
+        );
+        const pyProgram = `
+import json, time
+t0 = time.monotonic()
+import hyperqueue as hq
+client = hq.Client()
+job = hq.Job()
+for i in range(${n}):
+    job.program(["true"])
+client.wait_for_jobs([client.submit(job)])
+print(json.dumps({"s": time.monotonic() - t0}))
+`;
+        const py = [];
+        const cli = [];
+        for (let i = 0; i < 3; i++) {
+          const t0 = performance.now();
+          runPython(pyProgram);
+          py.push(performance.now() - t0);
+          const t1 = performance.now();
+          const out = hq(dir, ['--output-mode', 'quiet', 'job', 'submit-file', toml], {
+            cwd: work,
+          });
+          hq(dir, ['job', 'wait', out.stdout.trim()]);
+          cli.push(performance.now() - t1);
+        }
+        const ratio = median(py) / median(cli);
+        raw.python_api_programs = { tasks: n, python_ms: py, cli_ms: cli, ratio };
+        rows.push([
+          `python api: submit + wait_for_jobs, ${n} program tasks, zero worker`,
+          `${fmt(median(py))} ms`,
+          `CLI job submit-file (TOML graph) + job wait: ${fmt(median(cli))} ms`,
+          `${ratio.toFixed(2)}x (target <= 1.5: ${verdict(ratio, '<', 1.5)})`,
+        ]);
+      } finally {
+        await killAll([zero]);
+      }
+      // 1,000 trivial function tasks on a real 2-CPU worker; Dask's client.map beside it.
+      const worker = startWorker(dir, join(work, 'w'), 2);
+      try {
+        await until(() => hq(dir, ['worker', 'list']).stdout.includes('RUNNING'), 10_000, 'worker');
+        const m = PY_FUNCTION_TASKS;
+        const fnRun = runPython(`
+import json, time
+import hyperqueue as hq
+from hyperqueue.client import PythonEnv
+def square(x):
+    return x * x
+client = hq.Client(python_env=PythonEnv(python_bin="${python}"))
+job = hq.Job()
+for i in range(${m}):
+    job.function(square, args=(i,), stdout=None, stderr=None)
+t0 = time.monotonic()
+client.wait_for_jobs([client.submit(job)])
+print(json.dumps({"s": time.monotonic() - t0}))
+`);
+        const hqRate = m / fnRun.s;
+        const daskProbe = spawnSync(python, ['-c', 'import distributed'], { encoding: 'utf8' });
+        let baseline = 'Dask not installed (apt-get install python3-distributed)';
+        let ratio = '-';
+        if (daskProbe.status === 0) {
+          const dask = runPython(`
+import json, time
+from distributed import Client, LocalCluster
+def square(x):
+    return x * x
+with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as c, Client(c) as client:
+    t0 = time.monotonic()
+    client.gather(client.map(square, range(${m})))
+    print(json.dumps({"s": time.monotonic() - t0}))
+`);
+          const daskRate = m / dask.s;
+          baseline = `Dask client.map, 1 worker x 2 threads: ${fmt(daskRate)} tasks/s`;
+          ratio = `${(hqRate / daskRate).toFixed(3)}x`;
+          raw.python_api_functions_dask = { tasks_per_s: daskRate };
+        }
+        raw.python_api_functions = { tasks: m, seconds: fnRun.s, tasks_per_s: hqRate };
+        rows.push([
+          `python api: ${m} function tasks, 1 worker, 2 cpus (submit -> all done)`,
+          `${fmt(hqRate)} tasks/s`,
+          baseline,
+          ratio,
+        ]);
+      } finally {
+        await killAll([worker, server]);
+      }
     }
   }
 } finally {

@@ -14,7 +14,8 @@
  *
  * Invariants: requests run concurrently and each gets exactly one final reply; a malformed line
  * gets an error reply with `id` null and changes nothing; the bridge ends when its stdin ends
- * (so none outlives its client), after closing the connection.
+ * (so none outlives its client), after closing the connection, or when the server closes the
+ * connection (after answering what was in flight).
  */
 import * as readline from 'node:readline';
 import { HqError, errorMessage } from '../common/errors.js';
@@ -109,6 +110,8 @@ export async function runBridge(
   write({ ready: true, version: VERSION, serverUid: session.access.server_uid ?? null });
   const inFlight = new Set<Promise<void>>();
   const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  // A closed connection (the server stopped) ends the bridge too: nothing more can succeed.
+  session.onClose(() => lines.close());
   try {
     for await (const line of lines) {
       if (line.trim() === '') {

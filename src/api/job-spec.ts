@@ -59,7 +59,7 @@ export interface ApiTask {
   taskDir?: boolean;
   priority?: number;
   resources?: ApiResourceRequest[];
-  crashLimit?: number | null;
+  crashLimit?: number | 'never-restart' | 'unlimited' | null;
 }
 
 export interface ApiJob {

@@ -94,9 +94,8 @@ export async function waitForJobs(
       onProgress(new Map(jobs.map((j) => [j.info.id, progressOf(j)])));
     }
   };
-  await report();
-  const done = session.call('wait-jobs', { selector: selectorOf(ids), withoutClose: false });
-  let timer: NodeJS.Timeout | null = null;
+  // Listening from the start: an abort during the first report (even from inside
+  // `onProgress`) ends the wait too.
   let onAbort: (() => void) | null = null;
   const aborted = new Promise<never>((_, reject) => {
     if (signal !== undefined) {
@@ -104,18 +103,23 @@ export async function waitForJobs(
       signal.addEventListener('abort', onAbort, { once: true });
     }
   });
-  const ticking = new Promise<never>((_, reject) => {
-    if (onProgress === null) {
-      return;
-    }
-    const tick = (): void => {
-      timer = setTimeout(() => {
-        report().then(tick, reject);
-      }, PROGRESS_INTERVAL_MS);
-    };
-    tick();
-  });
+  let timer: NodeJS.Timeout | null = null;
+  let done: Promise<unknown> | null = null;
+  let ticking: Promise<never> | null = null;
   try {
+    await Promise.race([report(), aborted]);
+    done = session.call('wait-jobs', { selector: selectorOf(ids), withoutClose: false });
+    ticking = new Promise<never>((_, reject) => {
+      if (onProgress === null) {
+        return;
+      }
+      const tick = (): void => {
+        timer = setTimeout(() => {
+          report().then(tick, reject);
+        }, PROGRESS_INTERVAL_MS);
+      };
+      tick();
+    });
     await Promise.race([done, aborted, ticking]);
   } finally {
     if (timer !== null) {
@@ -124,10 +128,12 @@ export async function waitForJobs(
     if (onAbort !== null) {
       signal?.removeEventListener('abort', onAbort);
     }
+    // The promises that lost the race must not reject unobserved later (a closed connection
+    // fails the pending wait).
+    void aborted.catch(() => undefined);
+    void done?.catch(() => undefined);
+    void ticking?.catch(() => undefined);
   }
-  // The losing promises must not reject unobserved later.
-  aborted.catch(() => undefined);
-  ticking.catch(() => undefined);
   await report();
   const jobs = await details(session, ids);
   return jobs

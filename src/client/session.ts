@@ -123,6 +123,11 @@ export class ClientSession {
     });
   }
 
+  /** Calls `handler` once the connection has closed (after every pending call has failed). */
+  onClose(handler: () => void): void {
+    this.connection.onClose(() => handler());
+  }
+
   close(): void {
     this.connection.close('client done');
   }

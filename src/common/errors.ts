@@ -23,6 +23,10 @@ export type HqErrorCode =
   | 'HQ_TIMEOUT'
   | 'HQ_ALLOCATION'
   | 'HQ_JOB_NOT_COMPLETED'
+  /** The TypeScript API's waitForJobs: some of the awaited jobs have failed tasks. */
+  | 'HQ_JOBS_FAILED'
+  /** The TypeScript API's LocalCluster: a process did not start, or the cluster is stopped. */
+  | 'HQ_CLUSTER'
   | 'HQ_INTERNAL';
 
 export class HqError extends Error {

@@ -14,13 +14,16 @@ class ResourceRequest:
         self,
         *,
         n_nodes: int = 0,
-        cpus: Union[int, float, str] = 1,
+        cpus: Union[int, float, str, None] = None,
         resources: Optional[Dict[str, Union[int, float, str]]] = None,
         min_time: Optional[datetime.timedelta] = None,
     ):
         self.n_nodes = n_nodes
         self.resources = dict(resources) if resources is not None else {}
-        self.resources["cpus"] = cpus
+        # `resources={"cpus": 32}` asks for 32 CPUs (upstream's default of `cpus=1` silently
+        # replaced it); an explicit `cpus` argument still wins.
+        if cpus is not None or "cpus" not in self.resources:
+            self.resources["cpus"] = 1 if cpus is None else cpus
         self.min_time = min_time
 
     def __repr__(self) -> str:
