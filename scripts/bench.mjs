@@ -217,7 +217,8 @@ try {
   }
 
   // ---- start-up and round-trip latency ---------------------------------------------------
-  if (wanted('latency')) {
+  // Also the baselines (`node -e 0`, an empty server's `job list`) of the later sections.
+  if (['latency', 'journal', 'submit', 'largest'].some(wanted)) {
     const starts = [];
     const lists = [];
     const nodeStarts = [];
@@ -589,7 +590,7 @@ try {
       `${ratio.toFixed(2)}x (target >= 0.8: ${verdict(ratio, '>', 0.8)}); server CPU ${cpuOf(journaled).toFixed(1)} vs ${cpuOf(plain).toFixed(1)} us/task`,
     ]);
   }
-  {
+  if (wanted('journal')) {
     // A journal holding a BIG_SUBMIT_TASKS array with (a little over) half of it finished: run
     // it on a zero worker, stop the worker at half, measure the live server, stop it, restart.
     const work = tempDir('hq-bench-restore-');
@@ -974,7 +975,11 @@ print(json.dumps({"s": time.monotonic() - t0}))
         await killAll([zero]);
       }
       // 1,000 trivial function tasks on a real 2-CPU worker; Dask's client.map beside it.
-      const worker = startWorker(dir, join(work, 'w'), 2);
+      // Its tasks import the package from this tree.
+      const worker = startHq(
+        ['--server-dir', dir, 'worker', 'start', '--cpus', '2', '--detect-resources', 'none'],
+        { env: pyEnv, cwd: work },
+      );
       try {
         await until(() => hq(dir, ['worker', 'list']).stdout.includes('RUNNING'), 10_000, 'worker');
         const m = PY_FUNCTION_TASKS;

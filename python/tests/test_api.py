@@ -121,7 +121,7 @@ def test_a_worker_interpreter_without_what_tasks_need_says_so(hq_env, python_env
     hq_env.start_worker("--cpus", "1")
     client = hq.Client(python_env=python_env)
     job = hq.Job()
-    job.function(print, args=("hello",))
+    job.function(lambda: print("hello"))
     submitted = client.submit(job)
     assert not client.wait_for_jobs([submitted], raise_on_error=False)
     assert expected in client.get_failed_tasks(submitted)[0].error

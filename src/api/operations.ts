@@ -7,7 +7,7 @@ import { HqError } from '../common/errors.js';
 import { taskPaths } from '../common/task-source.js';
 import type { ClientSession } from '../client/session.js';
 import type { IdSelector } from '../common/id-set.js';
-import type { JobDetail } from '../transport/messages.js';
+import type { JobInfo } from '../transport/messages.js';
 import { toGraphSubmit } from './job-spec.js';
 
 /** Progress of one job: `completed` once nothing of it waits or runs. */
@@ -50,29 +50,33 @@ export async function submitJob(
   return jobId;
 }
 
-function progressOf(job: JobDetail): JobProgress {
-  const c = job.info.counters;
+function progressOf(info: JobInfo): JobProgress {
+  const c = info.counters;
   const ended = c.finished + c.failed + c.canceled + c.aborted;
   return {
     finished: c.finished,
     failed: c.failed,
-    total: job.info.nTasks,
-    completed: c.running === 0 && ended === job.info.nTasks,
+    total: info.nTasks,
+    completed: c.running === 0 && ended === info.nTasks,
   };
 }
 
-async function details(session: ClientSession, ids: readonly number[]): Promise<JobDetail[]> {
+/**
+ * The counters of `ids`, from the job list: a job's details would carry every task
+ * description of its submits, megabytes for a large graph, on every progress tick.
+ */
+async function infos(session: ClientSession, ids: readonly number[]): Promise<JobInfo[]> {
   if (ids.length === 0) {
     return [];
   }
-  const { jobs, missing } = await session.call('job-info', {
-    selector: selectorOf(ids),
-    withTasks: false,
+  const all = new Map((await session.call('job-list', {})).map((j) => [j.id, j]));
+  return ids.map((id) => {
+    const info = all.get(id);
+    if (info === undefined) {
+      throw new HqError('HQ_INVALID_ARGUMENT', `Job ${id} not found`);
+    }
+    return info;
   });
-  if (missing.length > 0) {
-    throw new HqError('HQ_INVALID_ARGUMENT', `Job ${missing[0]} not found`);
-  }
-  return jobs;
 }
 
 /**
@@ -90,8 +94,8 @@ export async function waitForJobs(
   signal?.throwIfAborted();
   const report = async (): Promise<void> => {
     if (onProgress !== null) {
-      const jobs = await details(session, ids);
-      onProgress(new Map(jobs.map((j) => [j.info.id, progressOf(j)])));
+      const jobs = await infos(session, ids);
+      onProgress(new Map(jobs.map((j) => [j.id, progressOf(j)])));
     }
   };
   // Listening from the start: an abort during the first report (even from inside
@@ -135,10 +139,10 @@ export async function waitForJobs(
     void ticking?.catch(() => undefined);
   }
   await report();
-  const jobs = await details(session, ids);
+  const jobs = await infos(session, ids);
   return jobs
-    .filter((j) => j.info.counters.failed + j.info.counters.canceled + j.info.counters.aborted > 0)
-    .map((j) => j.info.id);
+    .filter((j) => j.counters.failed + j.counters.canceled + j.counters.aborted > 0)
+    .map((j) => j.id);
 }
 
 /** The failed tasks of each job, with their error and resolved paths. */

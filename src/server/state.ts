@@ -448,8 +448,19 @@ export class ServerState {
       }
       return;
     }
+    // Graph tasks built by a program (the API, job files) mostly repeat one description:
+    // sharing it makes one scheduler request and one copy in each worker's compute frame.
+    // Tasks with stdin (function tasks) are unique anyway and skip the comparison.
+    const shared = new Map<string, number>();
     for (const t of submit.tasks) {
-      const desc = addDesc(job, t.taskDesc, submit.submitDir);
+      const key = t.taskDesc.program.stdin === null ? JSON.stringify(t.taskDesc) : null;
+      let desc = key === null ? undefined : shared.get(key);
+      if (desc === undefined) {
+        desc = addDesc(job, t.taskDesc, submit.submitDir);
+        if (key !== null) {
+          shared.set(key, desc);
+        }
+      }
       job.tasks.add(newTask(t.id, desc, null, t.deps.length));
     }
     for (const t of submit.tasks) {

@@ -1,7 +1,7 @@
 import dataclasses
 from typing import Dict, List, Optional, Sequence
 
-from . import (
+from .bridge import (
     HqClientContext,
     JobId,
     TaskId,

@@ -11,7 +11,7 @@ import time
 import weakref
 from typing import List, Optional
 
-from . import HqError, connect_to_server, hq_command
+from .bridge import HqError, connect_to_server, hq_command
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0

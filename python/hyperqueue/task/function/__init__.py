@@ -1,11 +1,8 @@
 """Python function tasks. The client pickles `(function, args, kwargs)` into the task's stdin;
 on the worker the task runs `task_main` in a Python interpreter, which unpickles and calls the
-function. An exception's traceback goes to `$HQ_ERROR_FILENAME`, which the worker turns into
-the task's error (what `Client.get_failed_tasks` shows)."""
-import logging
-import os
+function (`hyperqueue._task_main`). An exception's traceback goes to `$HQ_ERROR_FILENAME`,
+which the worker turns into the task's error (what `Client.get_failed_tasks` shows)."""
 import pickle
-import sys
 from typing import Callable, Dict, Optional, Sequence
 
 from ...common import GenericPath
@@ -16,15 +13,13 @@ from .wrapper import CloudWrapper
 
 _WRAPPERS: Dict[int, CloudWrapper] = {}
 
-LOG_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
-
 # Run by `python -c` on the worker, also inside `bash -c "..."` with a prologue: no double
 # quotes, dollars or backticks. A worker interpreter without this package fails with a message
 # that says so, not just an exit code.
 TASK_CODE = (
     "import os, sys\n"
     "try:\n"
-    "    from hyperqueue.task.function import task_main as m\n"
+    "    from hyperqueue._task_main import task_main as m\n"
     "except ImportError as e:\n"
     "    t = 'Cannot run a Python function task: the interpreter ' + sys.executable + "
     "' cannot import the hyperqueue package (' + str(e) + '); install it there or set PYTHONPATH'\n"
@@ -35,34 +30,7 @@ TASK_CODE = (
 )
 
 
-def _fail(text: str) -> None:
-    path = os.environ.get("HQ_ERROR_FILENAME")
-    if path:
-        with open(path, "w") as f:
-            f.write(text)
-    print(text, file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    sys.exit(1)
-
-
-def task_main() -> None:
-    """The worker side of a function task: call the function pickled on stdin."""
-    try:
-        logging.basicConfig(
-            level=LOG_LEVELS.get(os.environ.get("HQ_PYLOG", ""), logging.INFO),
-            format="%(asctime)s %(name)s:%(levelname)-4s %(message)s",
-            datefmt="%d-%m-%Y %H:%M:%S",
-        )
-        # Without cloudpickle the wrapper's ImportError says so, in the traceback below.
-        fn, args, kwargs = pickle.loads(sys.stdin.buffer.read())
-        fn(*args, **(kwargs if kwargs is not None else {}))
-    except SystemExit:
-        raise
-    except BaseException:
-        import traceback
-
-        _fail(traceback.format_exc())
+from ..._task_main import task_main  # noqa: E402  (the public name upstream has)
 
 
 class PythonEnv:

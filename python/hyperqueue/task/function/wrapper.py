@@ -49,7 +49,11 @@ class CloudWrapper:
         return self.fn(*args, **kwargs)
 
     def __reduce__(self):
-        return (self.__class__, (None, self._pickled(), self.cache, self.protocol))
+        # Restored on the worker as the plain function, by a loader that imports nothing else
+        # of the package (each task pays for its imports).
+        from ..._task_main import load_function
+
+        return (load_function, (self._pickled(),))
 
     def __repr__(self) -> str:
         return f"<CloudWrapper({self.fn!r})>"
