@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { ServerEvent } from '../../src/server/events.js';
+import { arrayJob as arrayJobOf, started } from './event-fixtures.js';
 import { pruneRecords } from '../../src/server/journal/prune.js';
 import { ServerState, jobStatus } from '../../src/server/state.js';
 import type { TaskDesc } from '../../src/transport/messages.js';
@@ -25,21 +26,7 @@ const DESC: TaskDesc = {
 };
 
 function arrayJob(job: number, start: number, count: number, closedJob = true): ServerEvent {
-  return {
-    type: 'job-created',
-    job,
-    closedJob,
-    name: `job${job}`,
-    maxFails: null,
-    submit: {
-      kind: 'array',
-      ids: [{ start, count, step: 1 }],
-      autoIds: false,
-      entries: null,
-      taskDesc: DESC,
-      submitDir: '/tmp',
-    },
-  };
+  return arrayJobOf(job, start, count, DESC, closedJob);
 }
 
 function graphJob(job: number, tasks: [number, number[]][]): ServerEvent {
@@ -55,10 +42,6 @@ function graphJob(job: number, tasks: [number, number[]][]): ServerEvent {
       tasks: tasks.map(([id, deps]) => ({ id, deps, taskDesc: DESC })),
     },
   };
-}
-
-function started(jobId: number, taskId: number, worker = 1, instance = 0): ServerEvent {
-  return { type: 'task-started', jobId, taskId, instance, workers: [worker], variant: 0 };
 }
 
 function replay(events: ServerEvent[]): ServerState {
