@@ -15,6 +15,7 @@ import { outputLogCommand } from './cli/output-log.js';
 import { allocCommand } from './cli/alloc-commands.js';
 import { journalCommand } from './cli/journal-commands.js';
 import { apiCommand } from './cli/api-command.js';
+import { dashboardCommand } from './cli/dashboard-command.js';
 
 function wantsJson(argv: string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
@@ -86,6 +87,7 @@ function main(): void {
   program.addCommand(defineSubmit(new Command('submit'), run));
   program.addCommand(outputLogCommand(run));
   program.addCommand(journalCommand(run));
+  program.addCommand(dashboardCommand(run));
   program.addCommand(apiCommand(run), { hidden: true });
   for (const cmd of program.commands) {
     cmd.exitOverride();

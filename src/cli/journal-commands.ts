@@ -11,7 +11,7 @@ import { writeOut } from './output.js';
 
 const log = logger('hq::client');
 
-async function readJournalFile(file: string): Promise<TimedEvent[]> {
+export async function readJournalFile(file: string): Promise<TimedEvent[]> {
   if (!fs.existsSync(file)) {
     throw new HqError(
       'HQ_INVALID_ARGUMENT',

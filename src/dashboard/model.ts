@@ -228,7 +228,13 @@ export class DashboardModel {
     this.lastTime = Math.max(this.lastTime ?? time, time);
     switch (event.type) {
       case 'server-start':
+        // A start after a crash: the workers of the run before were lost with their server.
+        this.dropWorkers(time, 'connection-lost');
         this.serverUid = event.serverUid;
+        return;
+      case 'server-stop':
+        // Nothing else is recorded of a stop: its workers go with the server.
+        this.dropWorkers(time, 'stopped');
         return;
       case 'worker-connected':
         if (!this.workers.has(event.id)) {
@@ -360,9 +366,19 @@ export class DashboardModel {
         return;
       }
       default:
-        // Events that change nothing shown: server-stop, job-close/cancel/forgotten (history
+        // Events that change nothing shown: job-close/cancel/forgotten (history
         // stays), task-notify, job-idle, tasks-sent, queue pause/resume/resources, id counters.
         return;
+    }
+  }
+
+  private dropWorkers(time: number, reason: WorkerLostReason): void {
+    for (const w of this.workers.values()) {
+      if (w.lostAt === null) {
+        w.lostAt = time;
+        w.lostReason = reason;
+        this.workerCount.add(time, -1);
+      }
     }
   }
 
