@@ -132,7 +132,7 @@ void describe('hq dashboard (terminal)', () => {
         tmux.keys('r');
         await tmux.waitFor(/\(10m\) \[stream\]/, 'back to live');
         tmux.keys('q');
-        const after = await tmux.waitFor(/EXITED \d+/, 'the dashboard to exit');
+        const after = await tmux.waitFor(/EXITED \d+\s+-?icanon\b/, 'the dashboard to exit');
         assert.match(after, /EXITED 0/);
         assert.match(after, /^icanon$/m, 'the terminal is back in canonical mode');
         assert.doesNotMatch(after, /Worker list/, 'the alternate screen is left');
@@ -148,7 +148,7 @@ void describe('hq dashboard (terminal)', () => {
         tmux.keys('x');
         await tmux.waitFor(/\[Jobs\]/, 'the warning closed by a key');
         await env.command(['server', 'stop']);
-        const after = await tmux.waitFor(/EXITED \d+/, 'the dashboard to exit');
+        const after = await tmux.waitFor(/EXITED \d+\s+-?icanon\b/, 'the dashboard to exit');
         assert.match(after, /EXITED 0/);
         assert.match(after, /^icanon$/m);
       }),
@@ -170,7 +170,7 @@ void describe('hq dashboard (terminal)', () => {
         tmux.keys('w');
         await tmux.waitFor(/alpha\s+offline: stopped/, 'the worker, stopped with its server');
         tmux.keys('q');
-        assert.match(await tmux.waitFor(/EXITED \d+/, 'the exit'), /EXITED 0/);
+        assert.match(await tmux.waitFor(/EXITED \d+\s+-?icanon\b/, 'the exit'), /EXITED 0/);
       }),
     ));
 
