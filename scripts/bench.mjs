@@ -31,7 +31,7 @@ const HQ = join(ROOT, 'dist', 'hq');
 const QUICK = process.argv.includes('--quick');
 // `--only=zero,journal,...` runs only those sections (scale needs zero): a changed area can be
 // measured alone. Names: scheduler latency spawn zero journal scale submit largest streaming
-// python-api.
+// dashboard python-api.
 const ONLY = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -55,6 +55,7 @@ const SCALE_TASKS = QUICK ? 20_000 : 100_000;
 /** Tasks per mode, run as two jobs of half as many (see the streaming benchmark). */
 const STREAM_TASKS = QUICK ? 2000 : 10_000;
 const PY_PROGRAM_TASKS = QUICK ? 2000 : 10_000;
+const DASH_TASKS = QUICK ? 100_000 : 1_000_000;
 const PY_FUNCTION_TASKS = QUICK ? 200 : 1000;
 const STREAM_JOB_TASKS = STREAM_TASKS / 2;
 const STREAM_BYTES = 10_240;
@@ -517,7 +518,8 @@ try {
   }
 
   // ---- zero workers: throughput and server CPU per task --------------------------------------
-  async function zeroThroughput(nWorkers, cpus, tasks, journal = false) {
+  /** `dashboard`: a `hq dashboard web` streams from the server (with overviews) during the run. */
+  async function zeroThroughput(nWorkers, cpus, tasks, journal = false, dashboard = false) {
     const work = tempDir('hq-bench-zero-');
     const dir = join(work, 'server');
     const server = await startServer(dir, journal ? ['--journal', join(work, 'journal')] : []);
@@ -527,6 +529,15 @@ try {
         workers.push(startWorker(dir, join(work, `w${i}`), cpus, ['--zero-worker']));
       }
       hq(dir, ['worker', 'wait', String(nWorkers)], { timeoutMs: 120_000 });
+      if (dashboard) {
+        const web = startHq(['--server-dir', dir, 'dashboard', 'web'], {
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+        workers.push(web);
+        let out = '';
+        web.stdout.on('data', (d) => (out += d));
+        await until(() => out.includes('token='), 10_000, 'the web dashboard');
+      }
       const c0 = cpuTicks(server.pid);
       const w0 = workers.map((w) => cpuTicks(w.pid));
       const t0 = performance.now();
@@ -535,7 +546,9 @@ try {
       hq(dir, ['job', 'wait', '1']);
       const ms = performance.now() - t0;
       const serverTicks = cpuTicks(server.pid) - c0;
-      const workerTicks = workers.reduce((sum, w, i) => sum + cpuTicks(w.pid) - w0[i], 0);
+      const workerTicks = workers
+        .slice(0, nWorkers)
+        .reduce((sum, w, i) => sum + cpuTicks(w.pid) - w0[i], 0);
       return {
         workers: nWorkers,
         cpus_per_worker: cpus,
@@ -890,6 +903,42 @@ try {
     } finally {
       await killAll([server, worker]);
     }
+  }
+
+  // ---- the dashboard: render cost against the job's size, server cost of a watcher ------------
+  if (wanted('dashboard')) {
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'dashboard.bench.ts')],
+      {
+        env: { ...env(), BENCH_TASKS: String(DASH_TASKS) },
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      },
+    );
+    const r = JSON.parse(out.trim().split('\n').pop());
+    raw.dashboard_render = r;
+    rows.push([
+      `dashboard: model + frame (jobs screen, web snapshot), ${fmt(r.big_tasks)}-task job`,
+      `${r.big_ms.toFixed(2)} ms/frame`,
+      `${r.small_tasks}-task job: ${r.small_ms.toFixed(2)} ms/frame`,
+      `${(r.big_ms / r.small_ms).toFixed(2)}x (target <= 2: ${verdict(r.big_ms / r.small_ms, '<', 2)})`,
+    ]);
+    const plain = [];
+    const watched = [];
+    for (let i = 0; i < 3; i++) {
+      plain.push(await zeroThroughput(1, ZERO_CPUS, ZERO_TASKS));
+      watched.push(await zeroThroughput(1, ZERO_CPUS, ZERO_TASKS, false, true));
+    }
+    const cpuOf = (runs) => median(runs.map((x) => x.server_cpu_us_per_task));
+    const ratio = cpuOf(watched) / cpuOf(plain);
+    raw.dashboard_server_cost = { plain, watched, ratio };
+    rows.push([
+      `dashboard: server CPU per task, zero worker, ${ZERO_TASKS} tasks (median of 3)`,
+      `${cpuOf(watched).toFixed(1)} us/task with a web dashboard attached`,
+      `without: ${cpuOf(plain).toFixed(1)} us/task`,
+      `${ratio.toFixed(2)}x (target <= 1.1: ${verdict(ratio, '<', 1.1)})`,
+    ]);
   }
 
   // ---- the Python API: submit + wait against the CLI, function tasks against Dask ------------
