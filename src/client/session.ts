@@ -15,6 +15,7 @@ import {
 import { connect, type Connection } from '../transport/connection.js';
 import type { ClientOp, ClientRpc, TaskNotification } from '../transport/messages.js';
 import type { TimedEvent } from '../server/events.js';
+import { fromStreamRecord } from '../transport/stream-records.js';
 
 export class ClientSession {
   private nextReqId = 1;
@@ -44,7 +45,14 @@ export class ClientSession {
       }
       const r = raw as { op?: unknown; reqId?: unknown; records?: unknown };
       if (r.op === 'events' && typeof r.reqId === 'number' && Array.isArray(r.records)) {
-        this.pending.get(r.reqId)?.onRecords?.(r.records as TimedEvent[]);
+        const records: TimedEvent[] = [];
+        for (const raw of r.records) {
+          const record = fromStreamRecord(raw);
+          if (record !== null) {
+            records.push(record);
+          }
+        }
+        this.pending.get(r.reqId)?.onRecords?.(records);
         return;
       }
       const m = raw as {

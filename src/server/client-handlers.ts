@@ -3,6 +3,7 @@
  * with exactly one response. Modifying requests are answered only once their events are on
  * disk (with a journal), so an acknowledged submit survives a crash.
  */
+import { toStreamRecord } from '../transport/stream-records.js';
 import { errorMessage } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import type { Connection } from '../transport/connection.js';
@@ -94,7 +95,8 @@ function streamEvents(
   };
   const sendRecords = (records: TimedEvent[]): void => {
     for (let i = 0; i < records.length; i += HISTORY_CHUNK) {
-      send(connection, { op: 'events', reqId, records: records.slice(i, i + HISTORY_CHUNK) });
+      const chunk = records.slice(i, i + HISTORY_CHUNK).map(toStreamRecord);
+      send(connection, { op: 'events', reqId, records: chunk });
     }
   };
   // History and subscription in the same tick: no event is missed or told twice.

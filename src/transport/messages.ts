@@ -18,8 +18,8 @@
  */
 import type { ResourceDescriptor, ResourceRequest } from '../common/resources.js';
 import type { IdRange, IdSelector } from '../common/id-set.js';
-import type { TimedEvent } from '../server/events.js';
 import type { HwState } from '../worker/hw-monitor.js';
+import type { StreamRecord } from './stream-records.js';
 
 export const PROTOCOL_VERSION = 2;
 
@@ -333,8 +333,8 @@ export type ServerResponse =
   | { op: 'response'; reqId: number; ok: false; error: string }
   /** Pushed to a pending request (e.g. `wait-jobs` with `notify`) before its response. */
   | { op: 'event'; reqId: number; notification: TaskNotification }
-  /** Server events for a `journal-stream` request. */
-  | { op: 'events'; reqId: number; records: TimedEvent[] };
+  /** Server events for a `journal-stream` request (stream-records.ts: tuples or `{time, event}`). */
+  | { op: 'events'; reqId: number; records: StreamRecord[] };
 
 // ---- worker <-> server -----------------------------------------------------------------------
 
