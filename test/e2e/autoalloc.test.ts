@@ -1134,9 +1134,10 @@ void describe('hq alloc with a fake batch system', () => {
       });
       assert.deepEqual(await a.queues(), []);
 
-      // The server stops while an allocation is being submitted: it is cancelled too.
-      await a.hq(['alloc', 'add', 'slurm', '--time-limit', '1h', '--no-dry-run']);
+      // The server stops while an allocation is being submitted: it is cancelled too. Held
+      // before the queue exists: the new queue submits for the waiting task at once.
       release = a.fake.holdSubmissions();
+      await a.hq(['alloc', 'add', 'slurm', '--time-limit', '1h', '--no-dry-run']);
       assert.equal(await a.fake.waitForHeld(), '3');
       await a.hq(['server', 'stop']);
       release();
