@@ -5,7 +5,7 @@ from ..ffi import TaskId
 from ..ffi.protocol import TaskDescription
 from ..output import Output, Stdio, gather_outputs
 from ..validation import ValidationException, validate_args
-from .task import EnvType, Task, resource_variants
+from .task import EnvType, Task
 
 ProgramArgs = Union[List[str], str]
 
@@ -67,19 +67,11 @@ class ExternalProgram(Task):
             self.outputs[output.name] = output
 
     def _build(self, client) -> TaskDescription:
-        return TaskDescription(
-            id=self.task_id,
+        return self._description(
             args=[_arg_text(a) for a in self.args],
             env={k: _arg_text(v) for (k, v) in self.env.items()},
-            stdout=self.stdout,
-            stderr=self.stderr,
             stdin=self.stdin,
-            cwd=self.cwd,
-            dependencies=[dep.task_id for dep in self.dependencies],
             task_dir=self.task_dir,
-            priority=self.priority,
-            resource_request=resource_variants(self.resources),
-            crash_limit=self.crash_limit,
         )
 
     def __getitem__(self, key: str) -> Output:

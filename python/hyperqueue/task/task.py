@@ -3,7 +3,7 @@ from typing import Dict, Optional, Sequence, Union
 
 from ..common import GenericPath
 from ..ffi import TaskId
-from ..ffi.protocol import ResourceRequest
+from ..ffi.protocol import ResourceRequest, TaskDescription
 from ..output import Stdio, StdioDef
 from ..validation import ValidationException
 
@@ -70,5 +70,22 @@ class Task:
         """The task's name, or its id when it has none."""
         return self.name if self.name is not None else str(self.task_id)
 
-    def _build(self, client):
+    def _build(self, client) -> TaskDescription:
         raise NotImplementedError
+
+    def _description(self, args, env: EnvType, stdin: Optional[bytes], task_dir: bool) -> TaskDescription:
+        """What the server gets for this task: what differs per kind of task is passed in."""
+        return TaskDescription(
+            id=self.task_id,
+            args=args,
+            env=env,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            stdin=stdin,
+            cwd=self.cwd,
+            dependencies=[dep.task_id for dep in self.dependencies],
+            task_dir=task_dir,
+            priority=self.priority,
+            resource_request=resource_variants(self.resources),
+            crash_limit=self.crash_limit,
+        )

@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional, Sequence
 from ...common import GenericPath
 from ...ffi import TaskId
 from ...ffi.protocol import TaskDescription
-from ..task import EnvType, Task, resource_variants
+from ..task import EnvType, Task
 from .wrapper import CloudWrapper
 
 _WRAPPERS: Dict[int, CloudWrapper] = {}
@@ -104,20 +104,7 @@ class PythonFunction(Task):
             raise
         except Exception as e:
             raise TypeError(f"The arguments of task {self.label} cannot be pickled: {e}") from e
-        return TaskDescription(
-            id=self.task_id,
-            args=list(client.python_env.args),
-            env=self.env,
-            stdout=self.stdout,
-            stderr=self.stderr,
-            stdin=stdin,
-            cwd=self.cwd,
-            dependencies=[dep.task_id for dep in self.dependencies],
-            task_dir=True,
-            priority=self.priority,
-            resource_request=resource_variants(self.resources),
-            crash_limit=self.crash_limit,
-        )
+        return self._description(args=list(client.python_env.args), env=self.env, stdin=stdin, task_dir=True)
 
     def __repr__(self) -> str:
         return f"<PyFunction fn={getattr(self.fn, '__name__', self.fn)!r}>"
