@@ -134,3 +134,43 @@ export function jobTasks(
   }
   return { total: j.tasks.size, rows: j.rows(offset, Math.min(limit, 500), time) };
 }
+
+/**
+ * Average CPU load of every worker in `buckets` equal slices of [from, to] (null where no
+ * overview fell in a slice): the cluster's CPU heatmap. Reads only the window's overviews.
+ */
+export function heatmap(
+  model: DashboardModel,
+  from: number,
+  to: number,
+  buckets = 60,
+): {
+  from: number;
+  to: number;
+  workers: { id: number; hostname: string; load: (number | null)[] }[];
+} {
+  const width = Math.max(1, (to - from) / buckets);
+  const workers = [];
+  for (const w of model.workers.values()) {
+    if (w.connectedAt > to) {
+      continue;
+    }
+    const sums = new Array<number>(buckets).fill(0);
+    const counts = new Array<number>(buckets).fill(0);
+    for (const { time, item } of w.overviews.between(from, to)) {
+      const cores = item.cpu_usage.cpu_per_core_percent_usage;
+      if (cores.length === 0) {
+        continue;
+      }
+      const b = Math.min(buckets - 1, Math.floor((time - from) / width));
+      sums[b]! += cores.reduce((a, c) => a + c, 0) / cores.length / 100;
+      counts[b]!++;
+    }
+    workers.push({
+      id: w.id,
+      hostname: w.configuration.hostname,
+      load: sums.map((s, i) => (counts[i]! > 0 ? s / counts[i]! : null)),
+    });
+  }
+  return { from, to, workers };
+}

@@ -117,11 +117,16 @@ void describe('hq dashboard web', () => {
         await page.waitForSelector('tr[data-worker="2"] >> text=online', { timeout: 20_000 });
         await page.waitForSelector('tr[data-job="1"] >> text=first', { timeout: 20_000 });
         assert.equal(await page.textContent('[data-count="finished"]'), 'finished: 10');
-        await page.waitForFunction(
-          "Number(document.getElementById('timeline').getAttribute('data-runs')) >= 10",
-          undefined,
-          { timeout: 20_000 },
-        );
+        await waitFor(async () => Number(await page.getAttribute('#timeline', 'data-runs')) >= 10, {
+          timeoutMs: 20_000,
+          message: 'the timeline to draw 10 runs',
+        });
+        // Overviews arrive while the page watches: the heatmap fills in. (Polled from here: the
+        // page's CSP forbids the eval that a string predicate would need.)
+        await waitFor(async () => Number(await page.getAttribute('#heatmap', 'data-cells')) >= 2, {
+          timeoutMs: 20_000,
+          message: 'the heatmap to fill in',
+        });
         // Live: a job submitted now shows up without a reload.
         await env.command([
           'submit',
@@ -134,10 +139,12 @@ void describe('hq dashboard web', () => {
           'true',
         ]);
         await page.waitForSelector('tr[data-job="2"] >> text=second', { timeout: 20_000 });
-        await page.waitForFunction(
-          "document.querySelector('[data-count=finished]').textContent === 'finished: 15'",
-          undefined,
-          { timeout: 20_000 },
+        await waitFor(
+          async () => (await page.textContent('[data-count="finished"]')) === 'finished: 15',
+          {
+            timeoutMs: 20_000,
+            message: '15 finished tasks',
+          },
         );
         await page.click('#zoomIn');
         await page.waitForSelector('tr[data-job="2"]', { timeout: 20_000 });

@@ -3,8 +3,9 @@
  * page, not in Node, and is written without template literals so it can live in `String.raw`).
  * It fetches the views of a time window (/api/snapshot, /api/timeline), redraws when the server
  * says the model changed (Server-Sent Events on /events), and moves the window with buttons.
- * Charts: uPlot for the counts over time; the per-worker task timeline and the per-core load are
- * drawn on canvases and in cells by the script itself. No external resource is loaded.
+ * Charts: uPlot for the counts over time; the per-worker task timeline, the CPU load over time
+ * (worker x time heatmap) and the per-core load are drawn on canvases and in cells by the script
+ * itself. No external resource is loaded.
  */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -34,6 +35,7 @@ export const PAGE_HTML = `<!doctype html>
   <section><h2>Workers</h2><table id="workers"><thead><tr><th>ID</th><th>Hostname</th><th>Status</th><th>Running</th><th>CPU</th><th>Memory</th><th>Cores</th></tr></thead><tbody></tbody></table></section>
   <section><h2>Jobs</h2><table id="jobs"><thead><tr><th>ID</th><th>Name</th><th>Progress</th><th>Waiting</th><th>Running</th><th>Finished</th><th>Failed</th><th>Canceled</th></tr></thead><tbody></tbody></table></section>
   <section><h2>Task timeline <small id="timelineNote"></small></h2><canvas id="timeline" width="1200" height="200"></canvas></section>
+  <section><h2>CPU load over time</h2><canvas id="heatmap" width="1200" height="60"></canvas></section>
 </main>
 </body>
 </html>
@@ -94,13 +96,15 @@ export const PAGE_SCRIPT = String.raw`
     if (busy) { again = true; return; }
     busy = true;
     try {
-      const [snap, line] = await Promise.all([
+      const [snap, line, heat] = await Promise.all([
         fetch('/api/snapshot' + query()).then((r) => r.json()),
         fetch('/api/timeline' + query()).then((r) => r.json()),
+        fetch('/api/heatmap' + query()).then((r) => r.json()),
       ]);
       mode = snap.mode;
       if (live) { to = snap.to; span = snap.to - snap.from; }
       draw(snap, line);
+      drawHeatmap(heat);
     } finally {
       busy = false;
       if (again) { again = false; refresh(); }
@@ -202,6 +206,32 @@ export const PAGE_SCRIPT = String.raw`
     });
     canvas.setAttribute('data-runs', String(drawn));
     $('timelineNote').textContent = line.truncated ? '(the latest runs only)' : '';
+  }
+
+  function drawHeatmap(heat) {
+    const canvas = $('heatmap');
+    const rowH = 14, left = 140, width = canvas.clientWidth || 1200;
+    canvas.width = width;
+    canvas.height = Math.max(20, heat.workers.length * rowH + 6);
+    const ctx = canvas.getContext('2d');
+    ctx.font = '11px "DejaVu Sans", sans-serif';
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    let cells = 0;
+    heat.workers.forEach((w, i) => {
+      const y = 3 + i * rowH;
+      ctx.fillStyle = '#495057';
+      ctx.fillText(w.id + ' ' + w.hostname, 4, y + 10);
+      const cellW = (width - left - 4) / Math.max(1, w.load.length);
+      w.load.forEach((v, j) => {
+        if (v === null) return;
+        ctx.fillStyle = colour(v);
+        ctx.globalAlpha = 0.25 + 0.75 * Math.min(1, v);
+        ctx.fillRect(left + j * cellW, y, Math.max(1, cellW - 1), rowH - 3);
+        ctx.globalAlpha = 1;
+        cells++;
+      });
+    });
+    canvas.setAttribute('data-cells', String(cells));
   }
 
   const move = (f) => { live = false; f(); refresh(); };

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DashboardModel } from '../model.js';
 import { bounds, liveRange, type TimeRange } from '../time-range.js';
-import { jobTasks, snapshot, timeline } from '../views.js';
+import { heatmap, jobTasks, snapshot, timeline } from '../views.js';
 import { PAGE_HTML, PAGE_SCRIPT, PAGE_STYLE } from './page.js';
 import { uplotAssets } from '../../report/uplot-assets.js';
 
@@ -156,6 +156,9 @@ export async function startWebDashboard(options: WebDashboardOptions): Promise<W
         return;
       case '/api/timeline':
         send(res, 200, 'application/json', JSON.stringify(timeline(options.model, from, to)));
+        return;
+      case '/api/heatmap':
+        send(res, 200, 'application/json', JSON.stringify(heatmap(options.model, from, to)));
         return;
       case '/api/tasks': {
         const view = jobTasks(
