@@ -65,6 +65,12 @@ export interface TaskRun {
   end: number;
 }
 
+/** The average load (0-1) of an overview's cores, or null when it lists none. */
+export function averageCpu(hw: HwState): number | null {
+  const cores = hw.cpu_usage.cpu_per_core_percent_usage;
+  return cores.length === 0 ? null : cores.reduce((a, b) => a + b, 0) / cores.length / 100;
+}
+
 export class WorkerView {
   readonly id: number;
   readonly configuration: WorkerConfiguration;
@@ -90,6 +96,35 @@ export class WorkerView {
 
   isOnline(time: number): boolean {
     return this.connectedAt <= time && (this.lostAt === null || this.lostAt > time);
+  }
+
+  /** `online`, or why not, in upstream's dashboard words (`offline: stopped|lost|timeout|time-limit`). */
+  status(time: number): string {
+    if (this.isOnline(time)) {
+      return 'online';
+    }
+    if (this.connectedAt > time) {
+      return 'not yet';
+    }
+    const reason =
+      this.lostReason === 'stopped' || this.lostReason === 'time-limit'
+        ? this.lostReason
+        : this.lostReason === 'idle-timeout'
+          ? 'timeout'
+          : 'lost';
+    return `offline: ${reason}`;
+  }
+
+  /** Average CPU load (0-1) of the last overview at `time`, or null without one. */
+  cpuLoad(time: number): number | null {
+    const hw = this.overviews.at(time);
+    return hw === undefined ? null : averageCpu(hw);
+  }
+
+  /** Memory in use (0-1) by the last overview at `time`, or null without one. */
+  memLoad(time: number): number | null {
+    const m = this.overviews.at(time)?.memory_usage;
+    return m === undefined || m.total <= 0 ? null : (m.total - m.free) / m.total;
   }
 
   /** Starts a run; returns its index for `endRun`. */

@@ -63,12 +63,19 @@ export function describeRange(range: TimeRange, now: number): string {
   const day = (t: number): string => new Date(t).toDateString();
   const clock = (t: number): string => {
     const d = new Date(t);
-    const hms = [d.getHours(), d.getMinutes(), d.getSeconds()]
-      .map((n) => String(n).padStart(2, '0'))
-      .join(':');
-    return day(t) === day(now) ? hms : `${d.getDate()}.${d.getMonth() + 1}. ${hms}`;
+    return day(t) === day(now)
+      ? clockTime(t)
+      : `${d.getDate()}.${d.getMonth() + 1}. ${clockTime(t)}`;
   };
   return `${clock(s)} - ${clock(e)} (${formatSpan(e - s)})`;
+}
+
+/** `HH:MM:SS` of a time (local). */
+export function clockTime(t: number): string {
+  const d = new Date(t);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()]
+    .map((n) => String(n).padStart(2, '0'))
+    .join(':');
 }
 
 export function formatSpan(ms: number): string {

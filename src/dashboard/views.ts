@@ -4,7 +4,7 @@
  * terminal screens, each reads only what it returns (samples of step series, capped runs, one
  * page of rows), so its cost does not grow with the number of tasks.
  */
-import type { DashboardModel, TaskCounts, TaskRun } from './model.js';
+import { averageCpu, type DashboardModel, type TaskCounts, type TaskRun } from './model.js';
 import type { TaskRow } from './task-store.js';
 
 export const SERIES_SAMPLES = 120;
@@ -56,17 +56,14 @@ export function snapshot(
     if (w.connectedAt > to) {
       continue;
     }
-    const hw = w.overviews.at(to);
-    const cores = hw?.cpu_usage.cpu_per_core_percent_usage ?? [];
-    const mem = hw?.memory_usage;
     workers.push({
       id: w.id,
       hostname: w.configuration.hostname,
-      status: w.isOnline(to) ? 'online' : `offline: ${w.lostReason ?? 'lost'}`,
+      status: w.status(to),
       running: w.running.at(to),
-      cpu: cores.length === 0 ? null : cores.reduce((a, b) => a + b, 0) / cores.length / 100,
-      mem: mem === undefined || mem.total <= 0 ? null : (mem.total - mem.free) / mem.total,
-      cores,
+      cpu: w.cpuLoad(to),
+      mem: w.memLoad(to),
+      cores: w.overviews.at(to)?.cpu_usage.cpu_per_core_percent_usage ?? [],
     });
   }
   const jobs: JobSummary[] = [];
@@ -158,12 +155,12 @@ export function heatmap(
     const sums = new Array<number>(buckets).fill(0);
     const counts = new Array<number>(buckets).fill(0);
     for (const { time, item } of w.overviews.between(from, to)) {
-      const cores = item.cpu_usage.cpu_per_core_percent_usage;
-      if (cores.length === 0) {
+      const load = averageCpu(item);
+      if (load === null) {
         continue;
       }
       const b = Math.min(buckets - 1, Math.floor((time - from) / width));
-      sums[b]! += cores.reduce((a, c) => a + c, 0) / cores.length / 100;
+      sums[b]! += load;
       counts[b]!++;
     }
     workers.push({

@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import JobId, TaskId
+from ..output import default_stderr, default_stdout
 
 
 class HqError(Exception):
@@ -147,7 +148,7 @@ def _amount(value):
     raise ValueError(f"Invalid resource amount {value!r}: expected an int, a float or a str")
 
 
-_DEFAULT_PATHS = {"stdout": "%{CWD}/%{TASK_ID}.stdout", "stderr": "%{CWD}/%{TASK_ID}.stderr"}
+_DEFAULT_PATHS = {"stdout": default_stdout(), "stderr": default_stderr()}
 
 
 def _task_json(task) -> Dict[str, Any]:

@@ -8,6 +8,7 @@
  * series), so its cost does not depend on the number of tasks.
  */
 import {
+  clockTime,
   formatSpan,
   bounds,
   describeRange,
@@ -81,13 +82,7 @@ interface Listing {
 const listings = new WeakMap<AppState, Listing>();
 
 function clock(t: number | null): string {
-  if (t === null || !Number.isFinite(t)) {
-    return '';
-  }
-  const d = new Date(t);
-  return [d.getHours(), d.getMinutes(), d.getSeconds()]
-    .map((n) => String(n).padStart(2, '0'))
-    .join(':');
+  return t === null || !Number.isFinite(t) ? '' : clockTime(t);
 }
 
 function wrap(index: number, delta: number, count: number): number {
@@ -240,35 +235,6 @@ function wrapText(text: string, width: number): string[] {
   return out;
 }
 
-function cpuUse(w: WorkerView, time: number): number | null {
-  const hw = w.overviews.at(time);
-  const cores = hw?.cpu_usage.cpu_per_core_percent_usage ?? [];
-  return cores.length === 0 ? null : cores.reduce((a, b) => a + b, 0) / cores.length / 100;
-}
-
-function memUse(w: WorkerView, time: number): number | null {
-  const m = w.overviews.at(time)?.memory_usage;
-  return m === undefined || m.total <= 0 ? null : (m.total - m.free) / m.total;
-}
-
-function workerStatus(w: WorkerView, time: number): string {
-  if (w.isOnline(time)) {
-    return 'online';
-  }
-  if (w.connectedAt > time) {
-    return 'not yet';
-  }
-  const reason =
-    w.lostReason === 'stopped'
-      ? 'stopped'
-      : w.lostReason === 'idle-timeout'
-        ? 'timeout'
-        : w.lostReason === 'time-limit'
-          ? 'time-limit'
-          : 'lost';
-  return `offline: ${reason}`;
-}
-
 function workersScreen(
   model: DashboardModel,
   state: AppState,
@@ -292,12 +258,12 @@ function workersScreen(
   listing.workers = workers;
   const bar = Math.max(12, Math.floor((width - 50) / 2));
   const rows = workers.map((w) => {
-    const cpu = cpuUse(w, to);
-    const mem = memUse(w, to);
+    const cpu = w.cpuLoad(to);
+    const mem = w.memLoad(to);
     return [
       String(w.id),
       w.configuration.hostname,
-      workerStatus(w, to),
+      w.status(to),
       String(w.running.at(to)),
       cpu === null ? dim('-') : usageBar(cpu, bar),
       mem === null ? dim('-') : usageBar(mem, bar),
@@ -334,11 +300,11 @@ function workerDetail(
   const samples = Math.max(1, width - 24);
   const step = samples > 1 ? (to - from) / (samples - 1) : 0;
   const at = (i: number): number => from + step * i;
-  const cpuHist = Array.from({ length: samples }, (_, i) => (cpuUse(w, at(i)) ?? 0) * 100);
-  const memHist = Array.from({ length: samples }, (_, i) => (memUse(w, at(i)) ?? 0) * 100);
+  const cpuHist = Array.from({ length: samples }, (_, i) => (w.cpuLoad(at(i)) ?? 0) * 100);
+  const memHist = Array.from({ length: samples }, (_, i) => (w.memLoad(at(i)) ?? 0) * 100);
   const runHist = w.running.sample(from, to, samples);
-  const cpu = cpuUse(w, to);
-  const mem = memUse(w, to);
+  const cpu = w.cpuLoad(to);
+  const mem = w.memLoad(to);
   const history = box(
     'Utilization History',
     [
@@ -387,7 +353,7 @@ function workerDetail(
     `Send Overview Interval: ${c.overviewIntervalMs === null ? 'off' : formatSpan(c.overviewIntervalMs)}`,
     `Idle Timeout: ${c.idleTimeoutMs === null ? 'none' : formatSpan(c.idleTimeoutMs)}`,
     `Time Limit: ${c.timeLimitMs === null ? 'none' : formatSpan(c.timeLimitMs)}`,
-    `Status: ${workerStatus(w, to)}`,
+    `Status: ${w.status(to)}`,
   ];
   const lower = height - history.length - coreBox.length - 1;
   const half = Math.floor(width / 2);

@@ -7,6 +7,7 @@ import { HqError } from '../../common/errors.js';
 import type { ClientSession } from '../../client/session.js';
 import type { TimedEvent } from '../../server/events.js';
 import { DashboardModel } from '../model.js';
+import { followInto, replayInto } from '../source.js';
 import { initialState, key, render, type AppState } from './app.js';
 import { Terminal } from './terminal.js';
 
@@ -37,10 +38,7 @@ export async function runDashboard(source: DashboardSource): Promise<number> {
   let state: AppState;
   let now: () => number;
   if (source.kind === 'replay') {
-    for (const r of source.records) {
-      model.apply(r.time, r.event);
-    }
-    const end = model.lastTime ?? Date.now();
+    const end = replayInto(model, source.records);
     now = () => end;
     state = initialState('replay', { kind: 'fixed', start: end - REPLAY_WINDOW_MS, end });
   } else {
@@ -79,10 +77,7 @@ export async function runDashboard(source: DashboardSource): Promise<number> {
       dirty = true;
     });
     if (source.kind === 'stream') {
-      streamEnded = source.session.stream({ mode: 'past-live', overviews: true }, (records) => {
-        for (const r of records) {
-          model.apply(r.time, r.event);
-        }
+      streamEnded = followInto(source.session, model, () => {
         dirty = true;
       });
       streamEnded.then(

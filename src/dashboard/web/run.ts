@@ -6,6 +6,7 @@ import { HqError } from '../../common/errors.js';
 import type { ClientSession } from '../../client/session.js';
 import type { TimedEvent } from '../../server/events.js';
 import { DashboardModel } from '../model.js';
+import { followInto, replayInto } from '../source.js';
 import { startWebDashboard } from './server.js';
 
 export type WebSource =
@@ -41,10 +42,7 @@ export async function runWebDashboard(
   const model = new DashboardModel();
   let now = (): number => Date.now();
   if (source.kind === 'replay') {
-    for (const r of source.records) {
-      model.apply(r.time, r.event);
-    }
-    const end = model.lastTime ?? Date.now();
+    const end = replayInto(model, source.records);
     now = () => end;
   }
   const dashboard = await startWebDashboard({
@@ -54,7 +52,7 @@ export async function runWebDashboard(
     port: bind.port,
     now: () => now(),
   });
-  if (!['127.0.0.1', 'localhost', '::1'].includes(bind.host)) {
+  if (!LOOPBACK.has(bind.host)) {
     print(
       `Warning: serving plain HTTP on ${bind.host}; anyone who can reach it and has the URL sees the dashboard`,
     );
@@ -71,14 +69,7 @@ export async function runWebDashboard(
   process.once('SIGTERM', finish);
   try {
     if (source.kind === 'stream') {
-      source.session
-        .stream({ mode: 'past-live', overviews: true }, (records) => {
-          for (const r of records) {
-            model.apply(r.time, r.event);
-          }
-          dashboard.changed();
-        })
-        .then(finish, finish);
+      followInto(source.session, model, () => dashboard.changed()).then(finish, finish);
     }
     await done;
     return 0;
