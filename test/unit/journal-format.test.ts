@@ -216,6 +216,14 @@ void describe('journal file format', () => {
       { time: 1, event: { type: 'tasks-sent', jobId: 1, workerId: 1, ranges: [100_000, 5000] } },
     ]);
     assert.ok(one.length < 32, `${one.length} bytes`);
+    // A count no job can hold is not a record (it would make a replay loop for ever).
+    const bogus = tmpFile();
+    const huge: TimedEvent = {
+      time: 1,
+      event: { type: 'tasks-sent', jobId: 1, workerId: 1, ranges: [0, 16_000_001] },
+    };
+    fs.writeFileSync(bogus, Buffer.concat([journalHeader(), encodeRecord([huge])]));
+    assert.deepEqual(scan(bogus).records, []);
   });
 
   void it('does not allocate what a damaged length field claims', () => {

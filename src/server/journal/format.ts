@@ -10,9 +10,9 @@
  *           | [time - base, 3, job, worker, first, count, ...]     tasks-sent
  *
  * A record holds the events of one write (one event-loop turn, split at ENTRIES_PER_RECORD), so
- * a torn write loses whole turns, never half an event. The two compact entry kinds are the
- * events of every task of an array; they make a finished task cost about 20 bytes, and a replay
- * of a million of them a fraction of a second.
+ * a torn write loses whole turns, never half an event. The compact entry kinds are the events
+ * of every task of an array (its sending, start and finish); they make a finished task cost
+ * about 24 bytes, and a replay of a million of them a fraction of a second.
  *
  * Invariants:
  * - A record is valid only when its length fits the file and the 128 MiB limit, its CRC
@@ -28,6 +28,7 @@ import * as zlib from 'node:zlib';
 import { Packr, Unpackr } from 'msgpackr';
 import { HqError } from '../../common/errors.js';
 import type { ServerEvent, TimedEvent } from '../events.js';
+import { MAX_TASKS_PER_JOB } from '../submit.js';
 
 export const JOURNAL_MAGIC = Buffer.from('hqtsjrnl', 'latin1');
 export const JOURNAL_VERSION = 1;
@@ -123,7 +124,12 @@ function eventOf(base: number, entry: unknown): TimedEvent | null {
     case 3: {
       const ranges = entry.slice(4) as number[];
       // The counts bound the replay's loops: no job holds more tasks than a submit may make.
-      if (ranges.length % 2 !== 0 || ranges.some((v) => !Number.isSafeInteger(v) || v < 0)) {
+      if (
+        ranges.length % 2 !== 0 ||
+        ranges.some(
+          (v, i) => !Number.isSafeInteger(v) || v < 0 || (i % 2 === 1 && v > MAX_TASKS_PER_JOB),
+        )
+      ) {
         return null;
       }
       return {
