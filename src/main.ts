@@ -16,6 +16,8 @@ import { allocCommand } from './cli/alloc-commands.js';
 import { journalCommand } from './cli/journal-commands.js';
 import { apiCommand } from './cli/api-command.js';
 import { dashboardCommand } from './cli/dashboard-command.js';
+import { docCommand } from './cli/doc-command.js';
+import { generateCompletionCommand } from './cli/completion.js';
 
 function wantsJson(argv: string[]): boolean {
   for (let i = 0; i < argv.length; i++) {
@@ -88,6 +90,8 @@ function main(): void {
   program.addCommand(outputLogCommand(run));
   program.addCommand(journalCommand(run));
   program.addCommand(dashboardCommand(run));
+  program.addCommand(docCommand(run));
+  program.addCommand(generateCompletionCommand(run));
   program.addCommand(apiCommand(run), { hidden: true });
   for (const cmd of program.commands) {
     cmd.exitOverride();
