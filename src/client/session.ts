@@ -15,7 +15,7 @@ import {
 import { connect, type Connection } from '../transport/connection.js';
 import type { ClientOp, ClientRpc, TaskNotification } from '../transport/messages.js';
 import type { TimedEvent } from '../server/events.js';
-import { fromStreamRecord } from '../transport/stream-records.js';
+import { decodeStreamRecord } from '../transport/stream-records.js';
 
 export class ClientSession {
   private nextReqId = 1;
@@ -47,10 +47,7 @@ export class ClientSession {
       if (r.op === 'events' && typeof r.reqId === 'number' && Array.isArray(r.records)) {
         const records: TimedEvent[] = [];
         for (const raw of r.records) {
-          const record = fromStreamRecord(raw);
-          if (record !== null) {
-            records.push(record);
-          }
+          decodeStreamRecord(raw, records);
         }
         this.pending.get(r.reqId)?.onRecords?.(records);
         return;

@@ -782,7 +782,6 @@ export function descriptorKindSize(kind: ResourceDescriptorKind): ResourceAmount
   }
 }
 
-/** The labels of an indexed kind, by group (a list/range is one group; a sum pool has none). */
 /** The size of every pool of a descriptor, by name (what the scheduler counts with). */
 export function descriptorTotals(descriptor: ResourceDescriptor): Map<string, ResourceAmount> {
   const totals = new Map<string, ResourceAmount>();
@@ -792,6 +791,7 @@ export function descriptorTotals(descriptor: ResourceDescriptor): Map<string, Re
   return totals;
 }
 
+/** The labels of an indexed kind, by group (a list/range is one group; a sum pool has none). */
 export function descriptorKindGroups(kind: ResourceDescriptorKind): string[][] {
   switch (kind.kind) {
     case 'list':

@@ -20,6 +20,8 @@ import type {
   WorkerConfiguration,
   WorkerLostReason,
 } from '../transport/messages.js';
+import { descriptorKindGroups } from '../common/resources.js';
+import { isOverviewTasks } from '../transport/validate.js';
 import { SampleSeries, StepSeries, lastAtOrBefore } from './series.js';
 import {
   ABORTED,
@@ -63,6 +65,8 @@ export interface TaskRun {
   start: number;
   /** NaN while it runs. */
   end: number;
+  /** The CPU ids it held, as an overview taken while it ran told (null: none did). */
+  cpus: number[] | null;
 }
 
 /** The average load (0-1) of an overview's cores, or null when it lists none. */
@@ -78,12 +82,16 @@ export class WorkerView {
   lostAt: number | null = null;
   lostReason: WorkerLostReason | null = null;
   readonly overviews = new SampleSeries<HwState>();
+  /** The CPU ids held by running tasks, as each overview told (only overviews that did). */
+  readonly assigned = new SampleSeries<Set<number>>();
   readonly running = new StepSeries();
   // Runs in start order, column-wise.
   private runJobs: number[] = [];
   private runTasks: number[] = [];
   private runStarts: number[] = [];
   private runEnds: number[] = [];
+  /** The CPUs of a run, by run index, once an overview told them. */
+  private runCpus = new Map<number, number[]>();
   /** The longest run so far (an open run counts until now): bounds the search of a window. */
   private longestMs = 0;
   private openRuns = new Set<number>();
@@ -147,6 +155,28 @@ export class WorkerView {
     this.running.add(time, -1);
   }
 
+  /** Records the CPUs of an open run (the first overview that names them wins). */
+  setRunCpus(index: number, cpus: number[]): void {
+    if (this.openRuns.has(index) && !this.runCpus.has(index)) {
+      this.runCpus.set(index, cpus);
+    }
+  }
+
+  /** The CPU ids this worker manages (its `cpus` resource), or null when they are not ids. */
+  managedCpus(): number[] | null {
+    // Journals of odd origins may lack parts of a configuration.
+    const cpus = this.configuration.resources?.resources?.find((r) => r.name === 'cpus');
+    const ids: number[] = [];
+    for (const label of cpus === undefined ? [] : descriptorKindGroups(cpus).flat()) {
+      const id = Number(label);
+      if (!Number.isInteger(id) || id < 0) {
+        return null;
+      }
+      ids.push(id);
+    }
+    return ids.length > 0 ? ids : null;
+  }
+
   /** Runs that overlap [from, to], in start order. */
   runsBetween(from: number, to: number): TaskRun[] {
     const last = lastAtOrBefore(this.runStarts, to);
@@ -174,6 +204,7 @@ export class WorkerView {
       task: this.runTasks[i]!,
       start: this.runStarts[i]!,
       end: this.runEnds[i]!,
+      cpus: this.runCpus.get(i) ?? null,
     };
   }
 }
@@ -286,11 +317,30 @@ export class DashboardModel {
         }
         return;
       }
-      case 'worker-overview':
+      case 'worker-overview': {
+        const w = this.workers.get(event.id);
+        if (w === undefined) {
+          return;
+        }
         if (event.hwState !== null) {
-          this.workers.get(event.id)?.overviews.push(time, event.hwState);
+          w.overviews.push(time, event.hwState);
+        }
+        // A journal is a file: its events are checked like a peer's message.
+        if (isOverviewTasks(event.tasks)) {
+          const assigned = new Set<number>();
+          for (const [jobId, taskId, cpus] of event.tasks) {
+            cpus.forEach((c) => assigned.add(c));
+            const job = this.jobs.get(jobId);
+            const slot = job?.tasks.slotOf(taskId) ?? -1;
+            const open = slot >= 0 ? job?.openRuns.get(slot) : undefined;
+            if (open?.worker === w.id) {
+              w.setRunCpus(open.run, cpus);
+            }
+          }
+          w.assigned.push(time, assigned);
         }
         return;
+      }
       case 'job-open':
         if (!this.jobs.has(event.job)) {
           this.jobs.set(event.job, new JobView(event.job, event.name, time));

@@ -4,7 +4,14 @@
  * terminal screens, each reads only what it returns (samples of step series, capped runs, one
  * page of rows), so its cost does not grow with the number of tasks.
  */
-import { averageCpu, type DashboardModel, type TaskCounts, type TaskRun } from './model.js';
+import type { HwState } from '../worker/hw-monitor.js';
+import {
+  averageCpu,
+  type DashboardModel,
+  type TaskCounts,
+  type TaskRun,
+  type WorkerView,
+} from './model.js';
 import type { TaskRow } from './task-store.js';
 
 export const SERIES_SAMPLES = 120;
@@ -133,6 +140,37 @@ export function jobTasks(
 }
 
 /**
+ * Averages of what `values` reads from each overview of [from, to], in `buckets` equal slices
+ * (null where no overview fell in a slice), one row per value index.
+ */
+function bucketed(
+  w: WorkerView,
+  from: number,
+  to: number,
+  buckets: number,
+  values: (hw: HwState) => readonly (number | null)[],
+): (number | null)[][] {
+  const width = Math.max(1, (to - from) / buckets);
+  const sums: number[][] = [];
+  const counts: number[][] = [];
+  for (const { time, item } of w.overviews.between(from, to)) {
+    const b = Math.min(buckets - 1, Math.floor((time - from) / width));
+    values(item).forEach((v, row) => {
+      if (v === null) {
+        return;
+      }
+      sums[row] ??= new Array<number>(buckets).fill(0);
+      counts[row] ??= new Array<number>(buckets).fill(0);
+      sums[row][b]! += v;
+      counts[row][b]!++;
+    });
+  }
+  return sums.map((s, row) =>
+    s.map((v, i) => (counts[row]![i]! > 0 ? v / counts[row]![i]! : null)),
+  );
+}
+
+/**
  * Average CPU load of every worker in `buckets` equal slices of [from, to] (null where no
  * overview fell in a slice): the cluster's CPU heatmap. Reads only the window's overviews.
  */
@@ -146,28 +184,47 @@ export function heatmap(
   to: number;
   workers: { id: number; hostname: string; load: (number | null)[] }[];
 } {
-  const width = Math.max(1, (to - from) / buckets);
   const workers = [];
   for (const w of model.workers.values()) {
     if (w.connectedAt > to) {
       continue;
     }
-    const sums = new Array<number>(buckets).fill(0);
-    const counts = new Array<number>(buckets).fill(0);
-    for (const { time, item } of w.overviews.between(from, to)) {
-      const load = averageCpu(item);
-      if (load === null) {
-        continue;
-      }
-      const b = Math.min(buckets - 1, Math.floor((time - from) / width));
-      sums[b]! += load;
-      counts[b]!++;
-    }
+    const [load] = bucketed(w, from, to, buckets, (hw) => [averageCpu(hw)]);
     workers.push({
       id: w.id,
       hostname: w.configuration.hostname,
-      load: sums.map((s, i) => (counts[i]! > 0 ? s / counts[i]! : null)),
+      load: load ?? new Array<null>(buckets).fill(null),
     });
   }
   return { from, to, workers };
+}
+
+/**
+ * One worker's load per core over [from, to] (a row per core of its node, 0-1), and which
+ * cores it manages: the worker detail's heatmap. Null for an unknown worker.
+ */
+export function coreHeatmap(
+  model: DashboardModel,
+  worker: number,
+  from: number,
+  to: number,
+  buckets = 60,
+): {
+  id: number;
+  hostname: string;
+  managed: number[] | null;
+  cores: (number | null)[][];
+} | null {
+  const w = model.workers.get(worker);
+  if (w === undefined) {
+    return null;
+  }
+  return {
+    id: w.id,
+    hostname: w.configuration.hostname,
+    managed: w.managedCpus(),
+    cores: bucketed(w, from, to, buckets, (hw) =>
+      hw.cpu_usage.cpu_per_core_percent_usage.map((c) => c / 100),
+    ),
+  };
 }

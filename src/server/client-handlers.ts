@@ -3,13 +3,12 @@
  * with exactly one response. Modifying requests are answered only once their events are on
  * disk (with a journal), so an acknowledged submit survives a crash.
  */
-import { toStreamRecord } from '../transport/stream-records.js';
+import { StreamBatch, type StreamRecord } from '../transport/stream-records.js';
 import { errorMessage } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import type { Connection } from '../transport/connection.js';
 import type { ClientRequest, ClientRpc, ServerResponse } from '../transport/messages.js';
 import { parseClientRequest } from '../transport/validate.js';
-import type { TimedEvent } from './events.js';
 import { isExported } from './events.js';
 import { passes, type EventFilter } from './event-hub.js';
 import type { HqServer } from './server.js';
@@ -17,9 +16,6 @@ import { jobDetail, jobInfo } from './state.js';
 import { workerInfo } from './workers.js';
 
 const log = logger('hq::server');
-
-/** Past events go out in frames of this many, so a long history never makes one huge frame. */
-const HISTORY_CHUNK = 5000;
 
 /** The unanswered `wait-jobs` of each client connection, dropped when it closes. */
 const pendingWaits = new WeakMap<Connection, Set<() => void>>();
@@ -93,16 +89,20 @@ function streamEvents(
     flags: request.filter ?? 0,
     jobs: request.jobs === undefined || request.jobs === null ? null : new Set(request.jobs),
   };
-  const sendRecords = (records: TimedEvent[]): void => {
-    for (let i = 0; i < records.length; i += HISTORY_CHUNK) {
-      const chunk = records.slice(i, i + HISTORY_CHUNK).map(toStreamRecord);
-      send(connection, { op: 'events', reqId, records: chunk });
-    }
+  const sendRecords = (records: StreamRecord[]): void => {
+    send(connection, { op: 'events', reqId, records });
   };
   // History and subscription in the same tick: no event is missed or told twice.
   if (request.mode !== 'live') {
-    const past = server.history().filter((r) => isExported(r.event) && passes(filter, r.event));
-    sendRecords(past);
+    const past = new StreamBatch();
+    for (const r of server.history()) {
+      if (isExported(r.event) && passes(filter, r.event)) {
+        past.add(r.time, r.event);
+      }
+    }
+    for (const frame of past.take()) {
+      sendRecords(frame);
+    }
   }
   if (request.mode === 'past') {
     reply(connection, reqId, null);

@@ -4,14 +4,8 @@
  * state does not hold yet, and history read in the same tick as a subscription neither misses
  * nor repeats an event.
  */
-import {
-  eventClass,
-  eventJobs,
-  isExported,
-  isJournaled,
-  type ServerEvent,
-  type TimedEvent,
-} from './events.js';
+import { eventClass, eventJobs, isExported, isJournaled, type ServerEvent } from './events.js';
+import { StreamBatch, type StreamRecord } from '../transport/stream-records.js';
 import type { JournalWriter } from './journal/writer.js';
 import type { ServerState } from './state.js';
 
@@ -24,10 +18,14 @@ export interface EventFilter {
 
 export interface EventSubscriber {
   filter: EventFilter;
-  send(records: TimedEvent[]): void;
+  /** One frame's records (see stream-records.ts). */
+  send(records: StreamRecord[]): void;
 }
 
 export function passes(filter: EventFilter, event: ServerEvent): boolean {
+  if (filter.flags === 0 && filter.jobs === null) {
+    return true;
+  }
   const cls = eventClass(event);
   if (cls === 0) {
     return true;
@@ -44,11 +42,20 @@ export function passes(filter: EventFilter, event: ServerEvent): boolean {
   return true;
 }
 
+/**
+ * Live events wait up to this long to share a frame: a busy server emits a few events per
+ * event-loop turn, and one TLS record and write per turn per watcher is most of what a watcher
+ * costs. A dashboard redraws a few times a second at most.
+ */
+const OUTBOX_DELAY_MS = 50;
+/** ... or until this many wait. */
+const OUTBOX_MAX_EVENTS = 20_000;
+
 export class EventHub {
   private readonly subscribers = new Set<EventSubscriber>();
-  /** Events per subscriber gathered during this turn, sent as one frame. */
-  private readonly outbox = new Map<EventSubscriber, TimedEvent[]>();
-  private outboxQueued = false;
+  /** Events per subscriber gathered until the outbox is sent. */
+  private readonly outbox = new Map<EventSubscriber, StreamBatch>();
+  private outboxTimer: NodeJS.Timeout | null = null;
   readonly state: ServerState;
   readonly journal: JournalWriter | null;
   /** Decides whether an overview goes into the journal (only for workers that asked for them). */
@@ -71,30 +78,37 @@ export class EventHub {
     if (this.subscribers.size > 0 && isExported(event)) {
       for (const s of this.subscribers) {
         if (passes(s.filter, event)) {
-          this.queue(s, { time, event });
+          this.queue(s, time, event);
         }
       }
     }
   }
 
-  private queue(subscriber: EventSubscriber, record: TimedEvent): void {
-    let list = this.outbox.get(subscriber);
-    if (list === undefined) {
-      list = [];
-      this.outbox.set(subscriber, list);
+  private queue(subscriber: EventSubscriber, time: number, event: ServerEvent): void {
+    let batch = this.outbox.get(subscriber);
+    if (batch === undefined) {
+      batch = new StreamBatch();
+      this.outbox.set(subscriber, batch);
     }
-    list.push(record);
-    if (!this.outboxQueued) {
-      this.outboxQueued = true;
-      setImmediate(() => this.sendOutbox());
+    batch.add(time, event);
+    if (batch.size >= OUTBOX_MAX_EVENTS) {
+      this.flush();
+    } else if (this.outboxTimer === null) {
+      this.outboxTimer = setTimeout(() => this.flush(), OUTBOX_DELAY_MS);
     }
   }
 
-  private sendOutbox(): void {
-    this.outboxQueued = false;
-    for (const [s, records] of this.outbox) {
+  /** Sends what waits in the outbox now. */
+  flush(): void {
+    if (this.outboxTimer !== null) {
+      clearTimeout(this.outboxTimer);
+      this.outboxTimer = null;
+    }
+    for (const [s, batch] of this.outbox) {
       if (this.subscribers.has(s)) {
-        s.send(records);
+        for (const frame of batch.take()) {
+          s.send(frame);
+        }
       }
     }
     this.outbox.clear();
@@ -110,7 +124,7 @@ export class EventHub {
 
   /** Drops every subscriber without telling it (the server is stopping). */
   dropSubscribers(): void {
-    this.sendOutbox();
+    this.flush();
     this.subscribers.clear();
   }
 

@@ -15,6 +15,7 @@
 import type { ResourceDescriptor } from '../common/resources.js';
 import type { HwState } from '../worker/hw-monitor.js';
 import type {
+  OverviewTask,
   QueueParams,
   SubmitDesc,
   WorkerConfiguration,
@@ -31,7 +32,8 @@ export type ServerEvent =
   | { type: 'server-stop' }
   | { type: 'worker-connected'; id: number; configuration: WorkerConfiguration }
   | { type: 'worker-lost'; id: number; reason: WorkerLostReason }
-  | { type: 'worker-overview'; id: number; hwState: HwState | null }
+  /** `tasks`: running tasks and their CPUs (absent in journals of older builds). */
+  | { type: 'worker-overview'; id: number; hwState: HwState | null; tasks?: OverviewTask[] }
   /** `closedJob`: the submit created a new job (false: it went into an open job). */
   | {
       type: 'job-created';

@@ -75,7 +75,12 @@ export function onWorkerConnection(server: HqServer, connection: Connection): vo
           server.onNotify(worker.id, message.jobId, message.taskId, message.message);
           return;
         case 'overview':
-          server.emit({ type: 'worker-overview', id: worker.id, hwState: message.hwState });
+          server.emit({
+            type: 'worker-overview',
+            id: worker.id,
+            hwState: message.hwState,
+            ...(message.tasks === undefined ? {} : { tasks: message.tasks }),
+          });
           return;
       }
     } catch (e) {

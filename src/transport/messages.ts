@@ -180,8 +180,8 @@ export interface QueueParams {
   backlog: number;
   maxWorkersPerAlloc: number;
   maxWorkerCount: number | null;
-  /** Walltime of each allocation. */
-  timeLimitMs: number;
+  /** Walltime of each allocation; null: the batch system's default (`--partition`/`--queue`). */
+  timeLimitMs: number | null;
   minUtilization: number;
   /** Passed to qsub/sbatch as one `#PBS`/`#SBATCH` line. */
   additionalArgs: string[];
@@ -376,8 +376,14 @@ export type WorkerToServer =
   | { op: 'stopping'; reason: WorkerLostReason }
   /** `hq task notify` from inside a running task. */
   | { op: 'notify'; jobId: number; taskId: number; message: string }
-  /** Hardware state, every `--overview-interval`. */
-  | { op: 'overview'; hwState: HwState | null };
+  /**
+   * Hardware state, every `--overview-interval`, and the CPUs each running task holds (what
+   * a dashboard draws as per-CPU lanes; upstream's overviews carry `running_tasks` alike).
+   */
+  | { op: 'overview'; hwState: HwState | null; tasks?: OverviewTask[] };
+
+/** A running task in an overview: [job, task, the CPU ids it was given]. */
+export type OverviewTask = [number, number, number[]];
 
 export type ServerToWorker =
   | {

@@ -8,7 +8,13 @@ import {
   validateDescriptor,
   type ResourceDescriptor,
 } from '../common/resources.js';
-import type { ClientOp, ClientRequest, TaskUpdate, WorkerToServer } from './messages.js';
+import type {
+  ClientOp,
+  ClientRequest,
+  OverviewTask,
+  TaskUpdate,
+  WorkerToServer,
+} from './messages.js';
 
 type Obj = Record<string, unknown>;
 
@@ -38,6 +44,30 @@ function int(o: Obj, key: string): number {
     fail(`${key} is not a non-negative integer`);
   }
   return v;
+}
+
+/** More CPU ids than any node has: a list longer than this is not an overview. */
+const MAX_OVERVIEW_CPUS = 65_536;
+
+function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+/** An overview's running tasks (a worker's message or a journal's event: both untrusted). */
+export function isOverviewTasks(value: unknown): value is OverviewTask[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (t) =>
+        Array.isArray(t) &&
+        t.length === 3 &&
+        isId(t[0]) &&
+        isId(t[1]) &&
+        Array.isArray(t[2]) &&
+        t[2].length <= MAX_OVERVIEW_CPUS &&
+        (t[2] as unknown[]).every(isId),
+    )
+  );
 }
 
 function str(o: Obj, key: string): string {
@@ -240,7 +270,7 @@ function queueParams(value: unknown): void {
   if (p['maxWorkerCount'] !== null) {
     int(p, 'maxWorkerCount');
   }
-  if (int(p, 'timeLimitMs') < 1) {
+  if (p['timeLimitMs'] !== null && int(p, 'timeLimitMs') < 1) {
     fail('timeLimitMs has to be positive');
   }
   const u = p['minUtilization'];
@@ -541,6 +571,9 @@ export function parseWorkerMessage(raw: unknown): WorkerToServer {
         obj(state['memory_usage'], 'memory_usage');
         obj(state['network_usage'], 'network_usage');
         int(state, 'timestamp');
+      }
+      if (o['tasks'] !== undefined && !isOverviewTasks(o['tasks'])) {
+        fail('tasks is not a list of [job, task, [cpu ids]]');
       }
       return o as WorkerToServer;
     }

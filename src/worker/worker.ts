@@ -24,6 +24,7 @@ import {
   PROTOCOL_VERSION,
   type ComputeTask,
   type ManagerKind,
+  type OverviewTask,
   type ServerLostPolicy,
   type ServerToWorker,
   type TaskRef,
@@ -270,7 +271,7 @@ export class Worker {
         monitor.sample().then(
           (hwState) => {
             if (!this.exiting && generation === this.overviewGeneration) {
-              this.connection?.send({ op: 'overview', hwState });
+              this.connection?.send({ op: 'overview', hwState, tasks: this.overviewTasks() });
               next();
             }
           },
@@ -283,6 +284,17 @@ export class Worker {
       }, intervalMs);
     };
     next();
+  }
+
+  /** The running tasks and the CPU ids each holds (labels that are not integers are left out). */
+  private overviewTasks(): OverviewTask[] {
+    const out: OverviewTask[] = [];
+    for (const t of this.tasks.values()) {
+      const labels = t.allocation.entries.find((e) => e.name === 'cpus')?.labels ?? [];
+      const cpus = labels.map(Number).filter((n) => Number.isInteger(n) && n >= 0);
+      out.push([t.ref.jobId, t.ref.taskId, cpus]);
+    }
+    return out;
   }
 
   private register(connection: Connection, configuration: WorkerConfiguration): Promise<void> {

@@ -119,6 +119,14 @@ void describe('hq dashboard (terminal)', () => {
         tmux.keys('i');
         await tmux.waitFor(/Worker 1 .*Backspace/, 'the worker detail');
         await tmux.waitFor(/Worker Configuration/, 'the configuration panel');
+        await tmux.waitFor(
+          /Worker Managed Utilization \(\d+ CPUs\), Avg CPU/,
+          'the per-core table',
+        );
+        tmux.keys('c');
+        await tmux.waitFor(/Worker Assigned Utilization/, 'the assigned-CPU view');
+        tmux.keys('c');
+        await tmux.waitFor(/Worker Managed Utilization/, 'back to the managed view');
         tmux.keys('BSpace');
         await tmux.waitFor(/Worker list \(2\)/, 'back to the list');
         tmux.keys('a');

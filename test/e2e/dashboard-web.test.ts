@@ -146,6 +146,20 @@ void describe('hq dashboard web', () => {
             message: '15 finished tasks',
           },
         );
+        // A running task: the next overview names its CPU, and the timeline gives it a lane.
+        await env.command(['submit', '--name', 'long', ...NO_OUTPUT, '--', 'sleep', '60']);
+        await waitFor(
+          async () => Number(await page.getAttribute('#timeline', 'data-cpu-lanes')) >= 1,
+          { timeoutMs: 20_000, message: 'a CPU lane in the timeline' },
+        );
+        // A worker's row opens its per-core load over time.
+        await page.click('tr[data-worker="1"]');
+        await waitFor(
+          async () =>
+            (await page.getAttribute('#coreHeatmap', 'data-worker')) === '1' &&
+            Number(await page.getAttribute('#coreHeatmap', 'data-cells')) >= 1,
+          { timeoutMs: 20_000, message: "worker 1's per-core heatmap" },
+        );
         await page.click('#zoomIn');
         await page.waitForSelector('tr[data-job="2"]', { timeout: 20_000 });
         if (process.env['HQ_UPDATE_SCREENSHOT'] === '1') {

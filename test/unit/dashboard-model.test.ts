@@ -181,7 +181,9 @@ void describe('DashboardModel', () => {
     assert.equal(lost.isOnline(1300), true);
     assert.equal(lost.isOnline(1350), false);
     const w1 = m.workers.get(1)!;
-    assert.deepEqual(w1.runsBetween(1000, 2000), [{ job: 1, task: 0, start: 1100, end: 1200 }]);
+    assert.deepEqual(w1.runsBetween(1000, 2000), [
+      { job: 1, task: 0, start: 1100, end: 1200, cpus: null },
+    ]);
     assert.deepEqual(w1.runsBetween(1201, 2000), []);
     assert.deepEqual(
       [1050, 1150, 1250].map((t) => w1.running.at(t)),
@@ -210,12 +212,76 @@ void describe('DashboardModel', () => {
     });
     assert.equal(job.countsAt(1500).finished, 1);
     assert.deepEqual(m.workers.get(1)!.runsBetween(0, 2000), [
-      { job: 1, task: 0, start: 1100, end: 1300 },
+      { job: 1, task: 0, start: 1100, end: 1300, cpus: null },
     ]);
     assert.deepEqual(m.workers.get(3)!.runsBetween(0, 2000), [
-      { job: 1, task: 0, start: 1300, end: 1400 },
+      { job: 1, task: 0, start: 1300, end: 1400, cpus: null },
     ]);
     assert.equal(job.rows(0, 1)[0]!.instance, 1);
+  });
+
+  void it('learns the CPUs of runs and of the worker from overviews, and ignores malformed ones', () => {
+    const config = {
+      hostname: 'node1',
+      resources: { resources: [{ name: 'cpus', kind: 'range', start: 2, end: 5 }] },
+    } as unknown as WorkerConfiguration;
+    const m = model([
+      [0, { type: 'worker-connected', id: 1, configuration: config }],
+      [0, arraySubmit(1, 3)],
+      [10, started(1, 0)],
+      [10, started(1, 1)],
+      [
+        20,
+        {
+          type: 'worker-overview',
+          id: 1,
+          hwState: null,
+          tasks: [
+            [1, 0, [2, 3]],
+            [1, 1, [4]],
+          ],
+        },
+      ],
+      [25, { type: 'task-finished', jobId: 1, taskId: 0 }],
+      // A later overview does not change what a run held; one for a task that is not running
+      // on this worker changes no run.
+      [
+        30,
+        {
+          type: 'worker-overview',
+          id: 1,
+          hwState: null,
+          tasks: [
+            [1, 1, [5]],
+            [1, 2, [2]],
+          ],
+        },
+      ],
+      [
+        40,
+        {
+          type: 'worker-overview',
+          id: 1,
+          hwState: null,
+          tasks: [[1, 1, ['x']]] as unknown as [number, number, number[]][],
+        },
+      ],
+    ]);
+    const w = m.workers.get(1)!;
+    assert.deepEqual(
+      w
+        .runsBetween(0, 100)
+        .map((r) => [r.task, r.cpus])
+        .sort(),
+      [
+        [0, [2, 3]],
+        [1, [4]],
+      ],
+    );
+    assert.deepEqual([...(w.assigned.at(25) ?? [])], [2, 3, 4]);
+    assert.deepEqual([...(w.assigned.at(45) ?? [])], [5, 2], 'the malformed overview is skipped');
+    assert.deepEqual(w.managedCpus(), [2, 3, 4, 5]);
+    assert.equal(m.workers.get(1)!.status(50), 'online');
   });
 
   void it('finds a long open run and old short runs in a late window', () => {
@@ -230,7 +296,7 @@ void describe('DashboardModel', () => {
     }
     const m = model(events);
     const runs = m.workers.get(1)!.runsBetween(5000, 6000);
-    assert.deepEqual(runs, [{ job: 1, task: 0, start: 10, end: NaN }]);
+    assert.deepEqual(runs, [{ job: 1, task: 0, start: 10, end: NaN, cpus: null }]);
     assert.equal(m.workers.get(1)!.runsBetween(1100, 1102).length, 2);
   });
 

@@ -24,6 +24,7 @@ import {
 import { initialState, key, render } from '../../src/dashboard/tui/app.js';
 import { DashboardModel } from '../../src/dashboard/model.js';
 import type { TaskDesc, WorkerConfiguration } from '../../src/transport/messages.js';
+import type { HwState } from '../../src/worker/hw-monitor.js';
 import { arrayJob, started } from './event-fixtures.js';
 
 const plain = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, '');
@@ -86,19 +87,24 @@ void describe('dashboard time window', () => {
   });
 });
 
+/** A model with worker 1 ('alpha') connected at 1000. */
+function withWorker(configuration: WorkerConfiguration): DashboardModel {
+  const model = new DashboardModel();
+  model.apply(1000, {
+    type: 'worker-connected',
+    id: 1,
+    configuration: { ...configuration, hostname: 'alpha' },
+  });
+  return model;
+}
+
 void describe('dashboard screens', () => {
   void it('render a frame of the asked size whose cost does not depend on the job size', () => {
-    const model = new DashboardModel();
-    model.apply(1000, {
-      type: 'worker-connected',
-      id: 1,
-      configuration: {
-        hostname: 'alpha',
-        listenAddress: 'alpha:1',
-        workDir: '/w',
-        heartbeatIntervalMs: 8000,
-      } as WorkerConfiguration,
-    });
+    const model = withWorker({
+      listenAddress: 'alpha:1',
+      workDir: '/w',
+      heartbeatIntervalMs: 8000,
+    } as WorkerConfiguration);
     const desc = { program: { args: ['true'], cwd: '/tmp' } } as TaskDesc;
     model.apply(1000, arrayJob(1, 0, 1_000_000, desc));
     for (let i = 0; i < 100_000; i++) {
@@ -117,5 +123,42 @@ void describe('dashboard screens', () => {
     assert.equal(key(state, 'i', 200_000), true);
     assert.match(render(model, state, 200_000, 120, 40).map(plain).join('\n'), /Worker 1 /);
     assert.equal(key(state, 'q', 200_000), false);
+  });
+
+  void it('cycle the worker detail through its CPU views with c', () => {
+    const model = withWorker({
+      resources: { resources: [{ name: 'cpus', kind: 'range', start: 0, end: 1 }] },
+    } as unknown as WorkerConfiguration);
+    model.apply(1000, arrayJob(1, 0, 1, { program: { args: ['x'], cwd: '/' } } as TaskDesc));
+    model.apply(1100, started(1, 0));
+    const hw = {
+      cpu_usage: { cpu_per_core_percent_usage: [90, 20, 30, 40] },
+      memory_usage: { total: 4 * 1024 ** 3, free: 3 * 1024 ** 3 },
+    } as HwState;
+    model.apply(1200, { type: 'worker-overview', id: 1, hwState: hw, tasks: [[1, 0, [0]]] });
+    const state = initialState('replay', { kind: 'fixed', start: 0, end: 2000 });
+    key(state, 'w', 2000);
+    render(model, state, 2000, 120, 40);
+    key(state, 'i', 2000);
+    const titles: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const text = render(model, state, 2000, 120, 40).map(plain).join('\n');
+      titles.push(
+        /(\w+(?: \w+)?) Utilization \((\d+) CPUs\), Avg CPU = (\d+)%/
+          .exec(text)!
+          .slice(1)
+          .join(' '),
+      );
+      key(state, 'c', 2000);
+    }
+    assert.deepEqual(titles, [
+      'Worker Managed 2 55',
+      'Worker Assigned 1 90',
+      'Global 4 45',
+      'Worker Managed 2 55',
+    ]);
+    const text = render(model, state, 2000, 120, 40).map(plain).join('\n');
+    assert.match(text, /Mem = 25% \(1\.0 GiB\/4\.0 GiB\)/);
+    assert.match(text, /1@0 .* 0\s/, 'the task lists the CPU it holds');
   });
 });

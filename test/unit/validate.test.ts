@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import { HqError } from '../../src/common/errors.js';
 import { parseJobFile } from '../../src/common/job-file.js';
-import { parseClientRequest, peerText } from '../../src/transport/validate.js';
+import { parseClientRequest, parseWorkerMessage, peerText } from '../../src/transport/validate.js';
 
 /** The request `hq job submit-file` sends for `text` (as job-commands.ts builds it). */
 function submitOf(text: string): Record<string, unknown> {
@@ -111,5 +111,20 @@ n_nodes = 2
     assert.equal(peerText('a\nb'), "'a\\nb'");
     assert.equal(peerText('x'.repeat(100)), `'${'x'.repeat(64)}…'`);
     assert.match(refused({ op: 'a\n2000-01-01T00:00:00Z INFO x', reqId: 1 }), /^[^\n]*$/);
+  });
+});
+
+void describe('worker overviews', () => {
+  void it('accept running tasks with CPU ids and refuse malformed ones', () => {
+    const ok = parseWorkerMessage({ op: 'overview', hwState: null, tasks: [[1, 2, [0, 3]]] });
+    assert.deepEqual(ok, { op: 'overview', hwState: null, tasks: [[1, 2, [0, 3]]] });
+    assert.ok(parseWorkerMessage({ op: 'overview', hwState: null }), 'tasks are optional');
+    for (const tasks of [{}, [[1, 2]], [[1, 2, [-1]]], [[1, 'x', []]], [[1, 2, [0.5]]]]) {
+      assert.throws(
+        () => parseWorkerMessage({ op: 'overview', hwState: null, tasks }),
+        (e: unknown) => e instanceof HqError && /tasks is not a list/.test(e.message),
+        JSON.stringify(tasks),
+      );
+    }
   });
 });

@@ -25,6 +25,9 @@ import {
   box,
   cyan,
   dim,
+  green,
+  lightBlue,
+  magenta,
   fit,
   inverse,
   progressBar,
@@ -37,6 +40,11 @@ import {
 } from './widgets.js';
 
 export type Screen = 'jobs' | 'alloc' | 'workers';
+/**
+ * Which cores the worker detail lists: those the worker manages, those its running tasks hold,
+ * or every core of the node (only offered when the worker manages a part of it).
+ */
+export type CpuView = 'managed' | 'assigned' | 'global';
 export type Mode = 'stream' | 'replay';
 
 export interface AppState {
@@ -54,6 +62,9 @@ export interface AppState {
   focus: 1 | 2;
   /** Shown until any key: why history may be partial. */
   popup: string | null;
+  cpuView: CpuView;
+  /** First line of the worker detail's CPU table shown. */
+  cpuScroll: number;
 }
 
 export function initialState(mode: Mode, range: TimeRange = liveRange()): AppState {
@@ -69,6 +80,8 @@ export function initialState(mode: Mode, range: TimeRange = liveRange()): AppSta
     allocRow: 0,
     focus: 1,
     popup: null,
+    cpuView: 'managed',
+    cpuScroll: 0,
   };
 }
 
@@ -77,6 +90,9 @@ interface Listing {
   jobs: JobView[];
   workers: WorkerView[];
   taskWorkers: number[];
+  /** The CPU views the shown worker detail offers, and its CPU table's line count. */
+  cpuViews: CpuView[];
+  cpuLines: number;
 }
 
 const listings = new WeakMap<AppState, Listing>();
@@ -133,7 +149,16 @@ export function key(state: AppState, name: string, now: number): boolean {
       return true;
     case 'backspace':
       state.detail = null;
+      state.cpuScroll = 0;
       return true;
+    case 'c': {
+      if (state.detail !== null) {
+        const views = listing?.cpuViews ?? ['managed', 'assigned'];
+        state.cpuView = views[wrap(views.indexOf(state.cpuView), 1, views.length)] ?? 'managed';
+        state.cpuScroll = 0;
+      }
+      return true;
+    }
     case 'i':
       if (state.screen === 'workers') {
         state.detail = listing?.workers[state.workerRow]?.id ?? null;
@@ -145,7 +170,9 @@ export function key(state: AppState, name: string, now: number): boolean {
     case 'up':
     case 'down': {
       const d = name === 'up' ? -1 : 1;
-      if (state.screen === 'workers') {
+      if (state.detail !== null) {
+        state.cpuScroll = Math.min(Math.max(0, state.cpuScroll + d), (listing?.cpuLines ?? 1) - 1);
+      } else if (state.screen === 'workers') {
         state.workerRow = wrap(state.workerRow, d, listing?.workers.length ?? 0);
       } else if (state.screen === 'jobs') {
         if (state.focus === 1) {
@@ -176,7 +203,11 @@ function header(state: AppState, now: number, width: number): string[] {
     '|',
   );
   const where = `${describeRange(state.range, now)} [${state.mode}]`;
-  const hints = dim('q quit  j/a/w screens  o/p move  k/l zoom  r live  ↑↓ select  i detail');
+  const hints = dim(
+    state.detail === null
+      ? 'q quit  j/a/w screens  o/p move  k/l zoom  r live  ↑↓ select  i detail'
+      : 'q quit  j/a/w screens  o/p move  k/l zoom  r live  ↑↓ scroll  c CPU view  Backspace back',
+  );
   return [fit(`${tabs}  ${cyan(where)}`, width), fit(hints, width)];
 }
 
@@ -188,13 +219,13 @@ export function render(
   width: number,
   height: number,
 ): string[] {
-  const listing: Listing = { jobs: [], workers: [], taskWorkers: [] };
+  const listing: Listing = { jobs: [], workers: [], taskWorkers: [], cpuViews: [], cpuLines: 0 };
   listings.set(state, listing);
   const [from, to] = bounds(state.range, now);
   const body = height - 2;
   let lines: string[];
   if (state.detail !== null) {
-    lines = workerDetail(model, state.detail, from, to, width, body);
+    lines = workerDetail(model, state, listing, from, to, width, body);
   } else if (state.screen === 'workers') {
     lines = workersScreen(model, state, listing, from, to, width, body);
   } else if (state.screen === 'alloc') {
@@ -285,14 +316,88 @@ function workersScreen(
   return [...chart, ...box(`Worker list (${workers.length})`, list, width, height - chart.length)];
 }
 
+const CPU_VIEW_TITLES: Record<CpuView, string> = {
+  managed: 'Worker Managed',
+  assigned: 'Worker Assigned',
+  global: 'Global',
+};
+
+/** The worker detail's per-core table: lines of `id ███░░ (NN%)` cells, and its title. */
+function coreTable(
+  w: WorkerView,
+  state: AppState,
+  listing: Listing,
+  to: number,
+  width: number,
+  height: number,
+): string[] {
+  const hw = w.overviews.at(to);
+  const usage = hw?.cpu_usage.cpu_per_core_percent_usage ?? [];
+  const all = usage.map((_, i) => i);
+  const managed = new Set(w.managedCpus()?.filter((c) => c < usage.length) ?? all);
+  const assigned = w.assigned.at(to) ?? new Set<number>();
+  listing.cpuViews =
+    managed.size < usage.length ? ['managed', 'assigned', 'global'] : ['managed', 'assigned'];
+  const view = listing.cpuViews.includes(state.cpuView) ? state.cpuView : 'managed';
+  const shown = all.filter((c) =>
+    view === 'global' ? true : view === 'assigned' ? assigned.has(c) : managed.has(c),
+  );
+  const cell = 22;
+  const perLine = Math.max(1, Math.floor((width - 2) / cell));
+  const lines: string[] = [];
+  for (let i = 0; i < shown.length; i += perLine) {
+    lines.push(
+      shown
+        .slice(i, i + perLine)
+        .map((c) => {
+          const colour = assigned.has(c) ? undefined : managed.has(c) ? lightBlue : magenta;
+          return fit(
+            `${String(c).padStart(3)} ${usageBar(usage[c]! / 100, cell - 5, colour)}`,
+            cell,
+          );
+        })
+        .join(''),
+    );
+  }
+  listing.cpuLines = lines.length;
+  const rows = Math.max(1, Math.min(lines.length, height - 3));
+  const first = Math.min(state.cpuScroll, Math.max(0, lines.length - rows));
+  const avg = shown.length > 0 ? shown.reduce((s, c) => s + usage[c]!, 0) / shown.length : null;
+  const mem = hw?.memory_usage;
+  const memText =
+    mem === undefined || mem.total <= 0
+      ? ''
+      : `, Mem = ${Math.round(((mem.total - mem.free) / mem.total) * 100)}% (${formatBytes(mem.total - mem.free)}/${formatBytes(mem.total)})`;
+  const legend = `${green('■')} Assigned  ${lightBlue('■')} Managed  ${magenta('■')} Other  ${dim('c: view  ↑↓: scroll')}`;
+  const body =
+    usage.length === 0
+      ? [dim('no overview (workers send them while a dashboard watches)')]
+      : shown.length === 0
+        ? [dim('no CPU of this view'), legend]
+        : [...lines.slice(first, first + rows), legend];
+  return box(
+    `${CPU_VIEW_TITLES[view]} Utilization (${shown.length} CPUs)${avg === null ? '' : `, Avg CPU = ${Math.round(avg)}%`}${memText}`,
+    body,
+    width,
+    body.length + 2,
+  );
+}
+
+function formatBytes(n: number): string {
+  const gib = n / 1024 ** 3;
+  return gib >= 1 ? `${gib.toFixed(1)} GiB` : `${Math.round(n / 1024 ** 2)} MiB`;
+}
+
 function workerDetail(
   model: DashboardModel,
-  id: number,
+  state: AppState,
+  listing: Listing,
   from: number,
   to: number,
   width: number,
   height: number,
 ): string[] {
+  const id = state.detail ?? 0;
   const w = model.workers.get(id);
   if (w === undefined) {
     return [`Worker ${id} is not known`];
@@ -315,26 +420,7 @@ function workerDetail(
     width,
     5,
   );
-  const cores = w.overviews.at(to)?.cpu_usage.cpu_per_core_percent_usage ?? [];
-  const cell = 22;
-  const perLine = Math.max(1, Math.floor((width - 2) / cell));
-  const coreLines: string[] = [];
-  for (let i = 0; i < cores.length; i += perLine) {
-    coreLines.push(
-      cores
-        .slice(i, i + perLine)
-        .map((c, j) => fit(`${String(i + j).padStart(3)} ${usageBar(c / 100, cell - 5)}`, cell))
-        .join(''),
-    );
-  }
-  const coreBox = box(
-    `Worker Utilization (${cores.length} CPUs)${cpu === null ? '' : `, Avg CPU = ${Math.round(cpu * 100)}%`}`,
-    coreLines.length > 0
-      ? coreLines
-      : [dim('no overview (workers send them while a dashboard watches)')],
-    width,
-    Math.min(coreLines.length, 8) + 2,
-  );
+  const coreBox = coreTable(w, state, listing, to, width, 11);
   const runs = w.runsBetween(from, to);
   const runRows = runs
     .slice(-Math.max(0, height - history.length - coreBox.length - 12))
@@ -343,6 +429,7 @@ function workerDetail(
       clock(r.start),
       Number.isNaN(r.end) ? yellow('running') : clock(r.end),
       formatSpan((Number.isNaN(r.end) ? to : r.end) - r.start),
+      r.cpus === null ? '' : r.cpus.join(','),
     ]);
   const c = w.configuration;
   const config = [
@@ -365,6 +452,7 @@ function workerDetail(
         { title: 'Start', width: 8 },
         { title: 'End', width: 8 },
         { title: 'Time', width: 8 },
+        { title: 'CPUs', width: 8 },
       ],
       runRows,
       lower - 2,

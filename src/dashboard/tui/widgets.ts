@@ -21,6 +21,8 @@ export const yellow = (t: string): string => style(t, '33');
 export const green = (t: string): string => style(t, '32');
 export const red = (t: string): string => style(t, '31');
 export const cyan = (t: string): string => style(t, '36');
+export const magenta = (t: string): string => style(t, '35');
+export const lightBlue = (t: string): string => style(t, '94');
 
 /** Columns `text` takes on a terminal (escape sequences take none). */
 export function visibleWidth(text: string): number {
@@ -82,12 +84,16 @@ export function fit(text: string, width: number): string {
 }
 
 /** A usage bar: `████░░░░ (50%)`, green up to 50%, yellow up to 70%, red above. */
-export function usageBar(fraction: number, width: number): string {
+export function usageBar(
+  fraction: number,
+  width: number,
+  colourOf?: (t: string) => string,
+): string {
   const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
   const label = ` (${Math.round(f * 100)}%)`;
   const cells = Math.max(1, width - label.length);
   const full = Math.round(f * cells);
-  const colour = f <= 0.5 ? green : f <= 0.7 ? yellow : red;
+  const colour = colourOf ?? (f <= 0.5 ? green : f <= 0.7 ? yellow : red);
   return fit(colour('█'.repeat(full)) + dim('░'.repeat(cells - full)) + label, width);
 }
 

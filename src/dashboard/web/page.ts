@@ -36,6 +36,7 @@ export const PAGE_HTML = `<!doctype html>
   <section><h2>Jobs</h2><table id="jobs"><thead><tr><th>ID</th><th>Name</th><th>Progress</th><th>Waiting</th><th>Running</th><th>Finished</th><th>Failed</th><th>Canceled</th></tr></thead><tbody></tbody></table></section>
   <section><h2>Task timeline <small id="timelineNote"></small></h2><canvas id="timeline" width="1200" height="200"></canvas></section>
   <section><h2>CPU load over time</h2><canvas id="heatmap" width="1200" height="60"></canvas></section>
+  <section id="workerDetail" hidden><h2 id="workerTitle"></h2><canvas id="coreHeatmap" width="1200" height="60"></canvas></section>
 </main>
 </body>
 </html>
@@ -59,6 +60,8 @@ th, td { text-align: left; padding: 2px 8px; border-bottom: 1px solid #f1f3f5; w
 .core { display: inline-block; width: 9px; height: 12px; margin-right: 1px; }
 .online { color: #2b8a3e; } .offline { color: #868e96; }
 #totals span { margin-right: 18px; }
+#workers tbody tr { cursor: pointer; }
+#workers tbody tr.selected { background: #e7f5ff; }
 canvas { width: 100%; }
 `;
 
@@ -72,6 +75,7 @@ export const PAGE_SCRIPT = String.raw`
   let to = Date.now();
   let chart = null;
   let busy = false, again = false;
+  let selected = null;
   const $ = (id) => document.getElementById(id);
   const fmt = (t) => t === null || t === undefined ? '' : new Date(t).toLocaleTimeString();
   const pct = (f) => f === null ? '-' : Math.round(f * 100) + '%';
@@ -96,15 +100,18 @@ export const PAGE_SCRIPT = String.raw`
     if (busy) { again = true; return; }
     busy = true;
     try {
-      const [snap, line, heat] = await Promise.all([
+      const [snap, line, heat, cores] = await Promise.all([
         fetch('/api/snapshot' + query()).then((r) => r.json()),
         fetch('/api/timeline' + query()).then((r) => r.json()),
         fetch('/api/heatmap' + query()).then((r) => r.json()),
+        selected === null ? null : fetch('/api/cores' + query() + (query() ? '&' : '?') + 'worker=' + selected)
+          .then((r) => r.ok ? r.json() : null),
       ]);
       mode = snap.mode;
       if (live) { to = snap.to; span = snap.to - snap.from; }
       draw(snap, line);
       drawHeatmap(heat);
+      drawCores(cores);
     } finally {
       busy = false;
       if (again) { again = false; refresh(); }
@@ -127,10 +134,12 @@ export const PAGE_SCRIPT = String.raw`
         cell.style.opacity = String(0.25 + 0.75 * Math.min(1, c / 100));
         cores.appendChild(cell);
       }
-      return el('tr', { 'data-worker': String(w.id) }, [
+      const row = el('tr', { 'data-worker': String(w.id), class: w.id === selected ? 'selected' : '' }, [
         el('td', { text: String(w.id) }), el('td', { text: w.hostname }),
         el('td', { text: w.status, class: w.status === 'online' ? 'online' : 'offline' }),
         el('td', { text: String(w.running) }), bar(w.cpu), bar(w.mem), cores]);
+      row.onclick = () => { selected = selected === w.id ? null : w.id; refresh(); };
+      return row;
     }));
     const jbody = $('jobs').tBodies[0];
     jbody.replaceChildren(...snap.jobs.map((j) => {
@@ -171,18 +180,31 @@ export const PAGE_SCRIPT = String.raw`
     const canvas = $('timeline');
     const lanes = [];
     for (const w of line.workers) {
-      // Runs of a worker packed into as few lanes as overlap needs.
+      // A lane per CPU that an overview named for a run; runs with no known CPUs are packed
+      // into as few further lanes as overlap needs.
+      const byCpu = new Map();
       const ends = [];
       const rows = [];
       for (const r of w.runs) {
-        const end = r.end === null ? snap.to : r.end;
-        let lane = ends.findIndex((e) => e <= r.start);
+        const run = Object.assign({}, r, { end: r.end === null ? snap.to : r.end, open: r.end === null });
+        if (r.cpus !== null && r.cpus.length > 0) {
+          for (const c of r.cpus) {
+            if (!byCpu.has(c)) byCpu.set(c, []);
+            byCpu.get(c).push(run);
+          }
+          continue;
+        }
+        let lane = ends.findIndex((e) => e <= run.start);
         if (lane < 0) { lane = ends.length; ends.push(0); rows.push([]); }
-        ends[lane] = end;
-        rows[lane].push(Object.assign({}, r, { end: end, open: r.end === null }));
+        ends[lane] = run.end;
+        rows[lane].push(run);
       }
-      if (rows.length === 0) rows.push([]);
-      rows.forEach((row, i) => lanes.push({ label: i === 0 ? w.id + ' ' + w.hostname : '', runs: row }));
+      const named = [...byCpu.keys()].sort((a, b) => a - b).map((c) => ({ cpu: 'cpu ' + c, runs: byCpu.get(c) }));
+      const packed = rows.map((row) => ({ cpu: '', runs: row }));
+      const all = named.concat(packed);
+      if (all.length === 0) all.push({ cpu: '', runs: [] });
+      all.forEach((lane, i) => lanes.push({
+        label: (i === 0 ? w.id + ' ' + w.hostname + ' ' : '') + lane.cpu, runs: lane.runs, cpuLane: lane.cpu !== '' }));
     }
     const laneH = 14, left = 140, width = canvas.clientWidth || 1200;
     canvas.width = width;
@@ -205,24 +227,28 @@ export const PAGE_SCRIPT = String.raw`
       }
     });
     canvas.setAttribute('data-runs', String(drawn));
+    canvas.setAttribute('data-cpu-lanes', String(lanes.filter((l) => l.cpuLane).length));
     $('timelineNote').textContent = line.truncated ? '(the latest runs only)' : '';
   }
 
-  function drawHeatmap(heat) {
-    const canvas = $('heatmap');
-    const rowH = 14, left = 140, width = canvas.clientWidth || 1200;
+  /**
+   * Draws rows of 0-1 loads over time on a canvas: each row a label (with its colour) and a
+   * cell per time slice (none where a slice had no overview).
+   */
+  function drawHeatRows(canvas, rows, rowH, fontPx) {
+    const left = 140, width = canvas.clientWidth || 1200;
     canvas.width = width;
-    canvas.height = Math.max(20, heat.workers.length * rowH + 6);
+    canvas.height = Math.max(20, rows.length * rowH + 6);
     const ctx = canvas.getContext('2d');
-    ctx.font = '11px "DejaVu Sans", sans-serif';
+    ctx.font = fontPx + 'px "DejaVu Sans", sans-serif';
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     let cells = 0;
-    heat.workers.forEach((w, i) => {
+    rows.forEach((row, i) => {
       const y = 3 + i * rowH;
-      ctx.fillStyle = '#495057';
-      ctx.fillText(w.id + ' ' + w.hostname, 4, y + 10);
-      const cellW = (width - left - 4) / Math.max(1, w.load.length);
-      w.load.forEach((v, j) => {
+      ctx.fillStyle = row.labelColour;
+      ctx.fillText(row.label, 4, y + fontPx - 1);
+      const cellW = (width - left - 4) / Math.max(1, row.load.length);
+      row.load.forEach((v, j) => {
         if (v === null) return;
         ctx.fillStyle = colour(v);
         ctx.globalAlpha = 0.25 + 0.75 * Math.min(1, v);
@@ -232,6 +258,24 @@ export const PAGE_SCRIPT = String.raw`
       });
     });
     canvas.setAttribute('data-cells', String(cells));
+  }
+
+  function drawHeatmap(heat) {
+    drawHeatRows($('heatmap'), heat.workers.map((w) =>
+      ({ label: w.id + ' ' + w.hostname, labelColour: '#495057', load: w.load })), 14, 11);
+  }
+
+  function drawCores(view) {
+    const section = $('workerDetail');
+    if (view === null) { section.hidden = true; return; }
+    section.hidden = false;
+    $('workerTitle').textContent = 'Worker ' + view.id + ' ' + view.hostname + ': load per core over time';
+    const managed = view.managed === null ? null : new Set(view.managed);
+    drawHeatRows($('coreHeatmap'), view.cores.map((load, core) => {
+      const own = managed === null || managed.has(core);
+      return { label: 'cpu ' + core + (own ? '' : ' (other)'), labelColour: own ? '#495057' : '#ae3ec9', load };
+    }), 11, 9);
+    $('coreHeatmap').setAttribute('data-worker', String(view.id));
   }
 
   const move = (f) => { live = false; f(); refresh(); };

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DashboardModel } from '../model.js';
 import { bounds, liveRange, type TimeRange } from '../time-range.js';
-import { heatmap, jobTasks, snapshot, timeline } from '../views.js';
+import { coreHeatmap, heatmap, jobTasks, snapshot, timeline } from '../views.js';
 import { PAGE_HTML, PAGE_SCRIPT, PAGE_STYLE } from './page.js';
 import { uplotAssets } from '../../report/uplot-assets.js';
 
@@ -160,6 +160,15 @@ export async function startWebDashboard(options: WebDashboardOptions): Promise<W
       case '/api/heatmap':
         send(res, 200, 'application/json', JSON.stringify(heatmap(options.model, from, to)));
         return;
+      case '/api/cores': {
+        const view = coreHeatmap(options.model, number(q, 'worker', -1), from, to);
+        if (view === null) {
+          send(res, 404, 'application/json', JSON.stringify({ error: 'no such worker' }));
+        } else {
+          send(res, 200, 'application/json', JSON.stringify(view));
+        }
+        return;
+      }
       case '/api/tasks': {
         const view = jobTasks(
           options.model,
