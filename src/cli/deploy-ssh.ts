@@ -1,9 +1,9 @@
 /** `hq worker deploy-ssh`: starts `hq worker start` on every host of a host file through ssh. */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { HqError, errorMessage } from '../common/errors.js';
 import { logger } from '../common/log.js';
+import { hqPath } from '../common/self.js';
 
 const log = logger('hq::client');
 
@@ -47,7 +47,7 @@ export async function deploySsh(
     throw new HqError('HQ_INVALID_ARGUMENT', 'The provided hostname is empty');
   }
   // The path this program was invoked by, so the remote side finds the same hq.
-  const hq = path.resolve(process.argv[1] ?? 'hq');
+  const hq = hqPath();
   let failed = false;
   await Promise.all(
     hosts.map(

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Argument, Command, InvalidArgumentError } from 'commander';
 import { HqError, errorMessage } from '../common/errors.js';
+import { hqPath } from '../common/self.js';
 import { withGlobals } from './context.js';
 
 /** A documentation topic: its page in `docs/` and the other names upstream accepts for it. */
@@ -113,7 +114,7 @@ export async function openInBrowser(target: string): Promise<void> {
 
 async function doc(topic: string | undefined, open: boolean): Promise<number> {
   const page = topic === undefined ? DOC_INDEX_PAGE : DOC_TOPICS[topic]!.page;
-  const dirs = docDirCandidates(process.argv[1] ?? process.execPath);
+  const dirs = docDirCandidates(hqPath());
   const file = findDocPage(page, dirs);
   if (file === null) {
     const where = `docs/${page} of the hyperqueue-ts source tree`;

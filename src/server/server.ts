@@ -7,10 +7,10 @@
  * Single-threaded: handlers run to completion; scheduling runs coalesced after the current
  * batch of messages (see requestSchedule).
  */
-import * as path from 'node:path';
 import type * as tls from 'node:tls';
 import { HqError } from '../common/errors.js';
 import { logger } from '../common/log.js';
+import { hqPath } from '../common/self.js';
 import { VERSION } from '../common/version.js';
 import { idRangesCount, idRangesToArray, type IdSelector } from '../common/id-set.js';
 import { descriptorTotals } from '../common/resources.js';
@@ -248,7 +248,7 @@ export class HqServer {
       }
       this.autoalloc = new AutoAllocService({
         instanceDir: this.instanceDir,
-        hqPath: path.resolve(process.argv[1] ?? 'hq'),
+        hqPath: hqPath(),
         query: (queries) => this.scheduler.queryNewWorkers(queries),
         emit: (event) => this.emit(event),
       });

@@ -18,6 +18,7 @@ import {
   type ResourceRequestEntry,
 } from '../common/resources.js';
 import { ACCESS_FILE, instanceDir, readAccessFile } from '../common/server-dir.js';
+import { hqPath } from '../common/self.js';
 import { VERSION } from '../common/version.js';
 import { connect, type Connection } from '../transport/connection.js';
 import {
@@ -153,7 +154,7 @@ export class Worker {
   private finishingRunning = false;
   private exitResolve: ((code: number) => void) | null = null;
   private readonly exitCode: Promise<number>;
-  private readonly hqPath = path.resolve(process.argv[1] ?? 'hq');
+  private readonly hqPath = hqPath();
   private streams: StreamRegistry | null = null;
   private notify: NotifyServer | null = null;
   /** Starts programs cheaply (streamed too, with the C helper); null: spawn. Closed at exit. */
