@@ -7,7 +7,7 @@ import { HqError, errorMessage } from './common/errors.js';
 import { VERSION } from './common/version.js';
 import { clapStyle, withGlobals } from './cli/context.js';
 import { printJson } from './cli/output.js';
-import { jobCommand, taskCommand } from './cli/job-commands.js';
+import { jobCommand, jobShortcutCommands, taskCommand } from './cli/job-commands.js';
 import { serverCommand } from './cli/server-commands.js';
 import { defineSubmit } from './cli/submit-command.js';
 import { workerCommand } from './cli/worker-commands.js';
@@ -93,6 +93,10 @@ function main(): void {
   program.addCommand(docCommand(run));
   program.addCommand(generateCompletionCommand(run));
   program.addCommand(apiCommand(run), { hidden: true });
+  // The seeds' forms (`hq jobs`, `hq progress 1`, `hq log my.log show`), kept out of the help.
+  for (const cmd of [...jobShortcutCommands(run), outputLogCommand(run, 'log')]) {
+    program.addCommand(cmd, { hidden: true });
+  }
   for (const cmd of program.commands) {
     cmd.exitOverride();
     cmd.configureOutput(program.configureOutput());

@@ -22,7 +22,12 @@ const LONG_IDLE_TIMEOUT_MS = 10 * 60_000;
 
 interface QueueOpts {
   backlog: string;
-  timeLimit: string;
+  timeLimit?: string;
+  /** `--timelimit`: the seeds' spelling of `--time-limit`. */
+  timelimit?: string;
+  /** `--partition` (Slurm) / `--queue` (PBS): the seeds' shorthand for the sbatch/qsub flag. */
+  partition?: string;
+  queue?: string;
   maxWorkersPerAlloc: string;
   maxWorkerCount?: string;
   name?: string;
@@ -70,18 +75,58 @@ function cliResources(cpus: ResourceDescriptorItem | null, items: ResourceDescri
   }
 }
 
+const TIME_LIMIT_FLAG = '-t, --time-limit <TIME_LIMIT>';
+
+/**
+ * The seeds' shorthand `--partition <P>` (Slurm) or `--queue <Q>` (PBS) as the sbatch/qsub
+ * argument it stands for, before the arguments given after `--`; null when it is not used.
+ */
+function targetArgs(manager: AllocManager, o: QueueOpts): string[] | null {
+  if (manager === 'slurm' && o.partition !== undefined) {
+    return [`--partition=${o.partition}`];
+  }
+  if (manager === 'pbs' && o.queue !== undefined) {
+    return ['-q', o.queue];
+  }
+  return null;
+}
+
+/**
+ * The queue's walltime. Upstream's forms require `--time-limit` (or `--timelimit`); a queue
+ * named with `--partition`/`--queue` may leave it out, and then its allocations get the batch
+ * system's default walltime and their workers read their time limit from the batch system.
+ */
+function queueTimeLimitMs(o: QueueOpts, hasTarget: boolean, cmd: Command): number | null {
+  if (o.timeLimit !== undefined && o.timelimit !== undefined) {
+    cmd.error(
+      "error: the argument '--timelimit <TIME_LIMIT>' cannot be used with '--time-limit <TIME_LIMIT>'",
+    );
+  }
+  const text = o.timeLimit ?? o.timelimit;
+  if (text === undefined) {
+    if (!hasTarget) {
+      cmd.error(`error: required option '${TIME_LIMIT_FLAG}' not specified`, {
+        code: 'commander.missingMandatoryOptionValue',
+      });
+    }
+    return null;
+  }
+  return durationOption('--time-limit <TIME_LIMIT>', text);
+}
+
 /** Turns the flags into queue parameters; the worker arguments are quoted for the shell. */
 export function queueParams(
   manager: AllocManager,
   o: QueueOpts,
-  additionalArgs: string[],
+  extraArgs: string[],
+  timeLimitMs: number | null,
 ): QueueParams {
-  const timeLimitMs = durationOption('--time-limit <TIME_LIMIT>', o.timeLimit);
+  const additionalArgs = [...(targetArgs(manager, o) ?? []), ...extraArgs];
   const workerTimeLimitMs =
     o.workerTimeLimit === undefined
       ? null
       : durationOption('--worker-time-limit <WORKER_TIME_LIMIT>', o.workerTimeLimit);
-  if (workerTimeLimitMs !== null && workerTimeLimitMs > timeLimitMs) {
+  if (workerTimeLimitMs !== null && timeLimitMs !== null && workerTimeLimitMs > timeLimitMs) {
     throw new HqError(
       'HQ_INVALID_ARGUMENT',
       'Worker time limit cannot be larger than queue time limit',
@@ -131,7 +176,10 @@ export function queueParams(
     workerArgs.push('--min-utilization', String(minUtilization));
   }
   workerArgs.push('--on-server-lost', `"${o.onServerLost}"`);
-  workerArgs.push('--time-limit', `"${formatDuration(workerTimeLimitMs ?? timeLimitMs)}"`);
+  const workerTimeLimit = workerTimeLimitMs ?? timeLimitMs;
+  if (workerTimeLimit !== null) {
+    workerArgs.push('--time-limit', `"${formatDuration(workerTimeLimit)}"`);
+  }
 
   const backlog = parseBacklog(o.backlog);
   const maxWorkersPerAlloc = parseIntOption(
@@ -176,12 +224,18 @@ export function queueParams(
 function queueCommand(
   name: AllocManager,
   description: string,
-  action: (o: QueueOpts, args: string[], cmd: Command) => void,
+  action: (o: QueueOpts, args: string[], timeLimitMs: number | null, cmd: Command) => void,
 ): Command {
+  const target =
+    name === 'slurm'
+      ? new Option('--partition <PARTITION>', 'Slurm partition (sbatch --partition)')
+      : new Option('--queue <QUEUE>', 'PBS queue (qsub -q)');
   return withGlobals(new Command(name))
     .description(description)
     .option('-b, --backlog <BACKLOG>', 'How many allocations can wait in the queue at once', '1')
-    .requiredOption('-t, --time-limit <TIME_LIMIT>', 'Walltime of the allocations')
+    .option(TIME_LIMIT_FLAG, 'Walltime of the allocations')
+    .addOption(new Option('--timelimit <TIME_LIMIT>').hideHelp())
+    .addOption(target.hideHelp())
     .option(
       '-m, --max-workers-per-alloc <MAX_WORKERS_PER_ALLOC>',
       'Workers (nodes) in one allocation at most',
@@ -209,7 +263,9 @@ function queueCommand(
     .option('--worker-wrap-cmd <WORKER_WRAP_CMD>', 'Command the worker command is wrapped in')
     .option('--worker-time-limit <WORKER_TIME_LIMIT>', 'Time limit of the workers')
     .argument('[ADDITIONAL_ARGS...]', 'Further arguments for qsub/sbatch')
-    .action((args: string[], o: QueueOpts, cmd: Command) => action(o, args, cmd));
+    .action((args: string[], o: QueueOpts, cmd: Command) =>
+      action(o, args, queueTimeLimitMs(o, targetArgs(name, o) !== null, cmd), cmd),
+    );
 }
 
 function queueIdArgument(text: string): number {
@@ -225,9 +281,10 @@ async function submitQueue(
   manager: AllocManager,
   o: QueueOpts,
   args: string[],
+  timeLimitMs: number | null,
   cmd: Command,
 ): Promise<number> {
-  const params = queueParams(manager, o, args);
+  const params = queueParams(manager, o, args, timeLimitMs);
   const dryRun = op === 'alloc-dry-run' || o.dryRun;
   return withSession(cmd, async (session, ctx) => {
     let queueId: number | null = null;
@@ -314,13 +371,13 @@ export function allocCommand(run: (f: () => Promise<number> | number) => void): 
   for (const manager of ['pbs', 'slurm'] as const) {
     const label = manager === 'pbs' ? 'PBS' : 'SLURM';
     add.addCommand(
-      queueCommand(manager, `Create a ${label} allocation queue`, (o, args, cmd) =>
-        run(() => submitQueue('alloc-add', manager, o, args, cmd)),
+      queueCommand(manager, `Create a ${label} allocation queue`, (o, args, limit, cmd) =>
+        run(() => submitQueue('alloc-add', manager, o, args, limit, cmd)),
       ),
     );
     dry.addCommand(
-      queueCommand(manager, `Try to create a ${label} allocation`, (o, args, cmd) =>
-        run(() => submitQueue('alloc-dry-run', manager, o, args, cmd)),
+      queueCommand(manager, `Try to create a ${label} allocation`, (o, args, limit, cmd) =>
+        run(() => submitQueue('alloc-dry-run', manager, o, args, limit, cmd)),
       ),
     );
   }

@@ -519,18 +519,39 @@ async function jobProgress(selectorText: string, cmd: Command): Promise<number> 
   });
 }
 
-export function jobCommand(run: (f: () => Promise<number> | number) => void): Command {
+type Run = (f: () => Promise<number> | number) => void;
+
+/** `hq job list`, or under another name (`hq jobs`). */
+function listCommand(name: string, run: Run): Command {
+  return withGlobals(new Command(name))
+    .description('Display information about jobs')
+    .option('--all', 'Display all jobs')
+    .option('--filter <FILTER>', 'Display only jobs in the given states')
+    .option('--verbose', 'Display more columns')
+    .action((opts: { all?: boolean; filter?: string; verbose?: boolean }, cmd: Command) =>
+      run(() => jobList(opts, cmd)),
+    );
+}
+
+/** `hq job progress`, or at the top level (`hq progress`). */
+function progressCommand(run: Run): Command {
+  return withGlobals(new Command('progress'))
+    .description('Show the progress of jobs until they end')
+    .argument('<SELECTOR>')
+    .action((sel: string, _o: unknown, cmd: Command) => run(() => jobProgress(sel, cmd)));
+}
+
+/**
+ * The seeds' short forms, hidden from the help: `hq jobs` is `hq job list` and
+ * `hq progress <SELECTOR>` is `hq job progress <SELECTOR>`.
+ */
+export function jobShortcutCommands(run: Run): Command[] {
+  return [listCommand('jobs', run), progressCommand(run)];
+}
+
+export function jobCommand(run: Run): Command {
   const job = withGlobals(new Command('job')).description('Commands for managing jobs');
-  job.addCommand(
-    withGlobals(new Command('list'))
-      .description('Display information about jobs')
-      .option('--all', 'Display all jobs')
-      .option('--filter <FILTER>', 'Display only jobs in the given states')
-      .option('--verbose', 'Display more columns')
-      .action((opts: { all?: boolean; filter?: string; verbose?: boolean }, cmd: Command) =>
-        run(() => jobList(opts, cmd)),
-      ),
-  );
+  job.addCommand(listCommand('list', run));
   job.addCommand(
     withGlobals(new Command('info'))
       .description('Display detailed information about jobs')
@@ -624,16 +645,11 @@ export function jobCommand(run: (f: () => Promise<number> | number) => void): Co
         ) => run(() => jobCat(jobText, stream, o, cmd)),
       ),
   );
-  job.addCommand(
-    withGlobals(new Command('progress'))
-      .description('Show the progress of jobs until they end')
-      .argument('<SELECTOR>')
-      .action((sel: string, _o: unknown, cmd: Command) => run(() => jobProgress(sel, cmd))),
-  );
+  job.addCommand(progressCommand(run));
   return job;
 }
 
-export function taskCommand(run: (f: () => Promise<number> | number) => void): Command {
+export function taskCommand(run: Run): Command {
   const task = withGlobals(new Command('task')).description('Commands for displaying tasks');
   task.addCommand(
     withGlobals(new Command('info'))

@@ -26,6 +26,8 @@ type Run = (f: () => Promise<number> | number) => void;
 interface Target {
   path: string;
   serverUid: string | null;
+  /** `hq log` (the seeds' name): `cat <CHANNEL>` may leave out the job when the log holds one. */
+  inferJob: boolean;
 }
 
 /** Writes bytes to stdout in large blocks; a closed pipe (`| head`) ends the output quietly. */
@@ -217,19 +219,33 @@ function showCommand(target: Target, o: { job?: string; channel?: string }, cmd:
   return 0;
 }
 
+/** The only job of the log, for `hq log <PATH> cat <CHANNEL>`. */
+function onlyJob(log: OutputLog): number {
+  const ids = log.jobIds();
+  if (ids.length !== 1) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      ids.length === 0
+        ? 'The log holds no job'
+        : `The log holds jobs ${ids.join(', ')}: name one, as in \`cat <JOB> <CHANNEL>\``,
+    );
+  }
+  return ids[0]!;
+}
+
 function catCommand(
   target: Target,
   jobText: string,
-  channelText: string,
+  channelText: string | undefined,
   o: { task?: string; allowUnfinished?: boolean },
   cmd: Command,
 ): number {
   makeContext(cmd);
-  const jobId = parseIntOption('<JOB>', jobText);
-  const channel = parseChannel(channelText, '<CHANNEL>');
+  const jobId = channelText === undefined ? null : parseIntOption('<JOB>', jobText);
+  const channel = parseChannel(channelText ?? jobText, '<CHANNEL>');
   const taskIds = parseTasks(o.task);
   withLog(target, (log) => {
-    const selected = log.selectTasks(jobId, taskIds);
+    const selected = log.selectTasks(jobId ?? onlyJob(log), taskIds);
     if (o.allowUnfinished !== true) {
       for (const { taskId, instance } of selected) {
         if (!instance.finished) {
@@ -302,13 +318,13 @@ function subcommand(name: string, target: Target, run: Run): Command | null {
     case 'cat':
       return cmd
         .argument('<JOB>', 'Job id')
-        .argument('<CHANNEL>', 'Channel name: "stdout" or "stderr"')
+        .argument(target.inferJob ? '[CHANNEL]' : '<CHANNEL>', 'Channel name: "stdout" or "stderr"')
         .option('--task <TASK>', 'Prints only outputs of the selected tasks (array syntax)')
         .option('--allow-unfinished', 'Allow unfinished channels')
         .action(
           (
             job: string,
-            channel: string,
+            channel: string | undefined,
             o: { task?: string; allowUnfinished?: boolean },
             c: Command,
           ) => run(() => catCommand(target, job, channel, o, c)),
@@ -323,8 +339,15 @@ function subcommand(name: string, target: Target, run: Run): Command | null {
   }
 }
 
-export function outputLogCommand(run: Run): Command {
-  const outer = withGlobals(new Command('output-log'))
+/**
+ * `hq output-log`; named `log` it is the seeds' `hq log <PATH> show | cat <CHANNEL> ...` for what
+ * `hq submit --log <PATH>` streamed, where `cat` may leave out a log's only job.
+ */
+export function outputLogCommand(
+  run: Run,
+  commandName: 'output-log' | 'log' = 'output-log',
+): Command {
+  const outer = withGlobals(new Command(commandName))
     .description('Operations with the output of tasks streamed into a directory (`--stream`)')
     .usage('[options] <PATH> <COMMAND> [ARGS...]')
     .argument('[PATH]', 'Path of the stream directory')
@@ -357,12 +380,16 @@ export function outputLogCommand(run: Run): Command {
         return;
       }
       if (name === undefined) {
-        c.error("error: 'hq output-log' requires a subcommand but one was not provided", {
+        c.error(`error: 'hq ${commandName}' requires a subcommand but one was not provided`, {
           code: 'commander.missingArgument',
         });
         return;
       }
-      const target: Target = { path: pathArg, serverUid: o.serverUid ?? null };
+      const target: Target = {
+        path: pathArg,
+        serverUid: o.serverUid ?? null,
+        inferJob: commandName === 'log',
+      };
       const sub = subcommand(name, target, run);
       if (sub === null) {
         c.error(`error: unrecognized subcommand '${name}'`, { code: 'commander.unknownCommand' });

@@ -675,7 +675,7 @@ export function printQueues(ctx: RenderContext, queues: QueueInfo[]): void {
         additional_args: q.params.additionalArgs,
         backlog: q.params.backlog,
         max_workers_per_alloc: q.params.maxWorkersPerAlloc,
-        timelimit: float(q.params.timeLimitMs / 1000),
+        timelimit: q.params.timeLimitMs === null ? null : float(q.params.timeLimitMs / 1000),
         max_worker_count: q.params.maxWorkerCount,
         worker_args: q.params.workerArgs,
         known_worker_resources:
@@ -705,7 +705,7 @@ export function printQueues(ctx: RenderContext, queues: QueueInfo[]): void {
     String(q.params.backlog),
     String(q.params.maxWorkersPerAlloc),
     String(q.params.maxWorkerCount ?? 0),
-    formatDuration(q.params.timeLimitMs),
+    durationOrNone(q.params.timeLimitMs),
     MANAGER_CLI[q.params.manager],
     q.knownWorkerResources === null ? '<unknown>' : resourcesSummary(q.knownWorkerResources, false),
     q.params.name ?? '',

@@ -64,6 +64,8 @@ export interface SubmitOpts {
   priority?: string;
   timeLimit?: string;
   stream?: string;
+  /** `--log`: the seeds' name of `--stream`. */
+  log?: string;
   taskDir?: boolean;
   crashLimit?: string;
   job?: string;
@@ -364,7 +366,7 @@ export async function submit(
     printLine('Reading data from stdin. In the interactive mode press Ctrl-D to submit.');
     stdin = await readStdin();
   }
-  const { args, opts } = applyDirectives(cliArgs, cliOpts, stdin);
+  const { args, opts } = applyDirectives(cliArgs, withLogAlias(cliOpts), stdin);
   let jobId: number | null = null;
   if (opts.job !== undefined) {
     jobId = parseIntOption('--job <JOB>', opts.job);
@@ -465,8 +467,58 @@ class NotifyRunner {
   }
 }
 
+/** `--log <PATH>` (hidden, the seeds' spelling) is `--stream <PATH>`. */
+function withLogAlias(opts: SubmitOpts): SubmitOpts {
+  if (opts.log === undefined) {
+    return opts;
+  }
+  if (opts.stream !== undefined) {
+    throw new HqError(
+      'HQ_INVALID_ARGUMENT',
+      "the argument '--log <LOG>' cannot be used with '--stream <STREAM>'",
+    );
+  }
+  const { log: stream, ...rest } = opts;
+  return { ...rest, stream };
+}
+
+/**
+ * A bare `--pin` (the seeds' `hq submit --pin --cpus=4 ...`) means `--pin taskset`: a `--pin`
+ * not followed by `taskset` or `omp` becomes `--pin=taskset`. The words are walked as commander
+ * walks them, so an option's value or anything after the program is left alone.
+ */
+export function expandBarePin(args: readonly string[], cmd: Command): string[] {
+  const out = [...args];
+  for (let i = 0; i < out.length; i++) {
+    const arg = out[i]!;
+    if (arg === '--' || !arg.startsWith('-') || arg === '-') {
+      break;
+    }
+    if (arg === '--pin') {
+      const next = out[i + 1];
+      if (next === 'taskset' || next === 'omp') {
+        i++;
+      } else {
+        out[i] = '--pin=taskset';
+      }
+      continue;
+    }
+    const option = cmd.options.find((o) => o.long === arg || o.short === arg);
+    const next = out[i + 1];
+    if (
+      option !== undefined &&
+      (option.required || (option.optional && next !== undefined && !next.startsWith('-')))
+    ) {
+      i++;
+    }
+  }
+  return out;
+}
+
 /** The flags that describe tasks; `#HQ` directives accept exactly these. */
 function addTaskOptions(cmd: Command): Command {
+  const parseOptions = cmd.parseOptions.bind(cmd);
+  cmd.parseOptions = (args) => parseOptions(expandBarePin(args, cmd));
   return cmd
     .option('--name <NAME>', 'Name of the job')
     .option('--max-fails <MAX_FAILS>', 'Maximal number of failed tasks before the rest is aborted')
@@ -494,6 +546,7 @@ function addTaskOptions(cmd: Command): Command {
     .option('--priority <PRIORITY>', 'Priority of the tasks (higher runs first)')
     .option('--time-limit <TIME_LIMIT>', 'Time limit of each task')
     .option('--stream <STREAM>', 'Stream the output of tasks into this directory')
+    .addOption(new Option('--log <LOG>').hideHelp())
     .option('--task-dir', 'Create a temporary directory for each task')
     .option(
       '--crash-limit <CRASH_LIMIT>',
@@ -540,7 +593,7 @@ function parseDirectiveArgs(args: string[]): SubmitOpts {
       `You have used invalid parameter(s) after a #HQ directive. ${detail}`,
     );
   }
-  return cmd.opts<SubmitOpts>();
+  return withLogAlias(cmd.opts<SubmitOpts>());
 }
 
 /** Applies `--directives`: reads `#HQ` lines and the shebang of the script being submitted. */

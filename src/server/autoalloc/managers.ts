@@ -17,7 +17,8 @@ export type ExternalStatus =
 
 export interface ScriptOptions {
   nodes: number;
-  timeLimitMs: number;
+  /** null: no walltime line, the batch system's default applies. */
+  timeLimitMs: number | null;
   /** The job name the batch system shows. */
   name: string;
   stdout: string;
@@ -89,8 +90,10 @@ export function submitScript(manager: AllocManager, o: ScriptOptions): string {
       `#PBS -N ${o.name}`,
       `#PBS -o ${o.stdout}`,
       `#PBS -e ${o.stderr}`,
-      `#PBS -l walltime=${formatWalltime(o.timeLimitMs)}`,
     );
+    if (o.timeLimitMs !== null) {
+      lines.push(`#PBS -l walltime=${formatWalltime(o.timeLimitMs)}`);
+    }
     if (extra !== '') {
       lines.push(`#PBS ${extra}`);
     }
@@ -105,8 +108,10 @@ export function submitScript(manager: AllocManager, o: ScriptOptions): string {
       `#SBATCH --job-name=${o.name}`,
       `#SBATCH --output=${o.stdout}`,
       `#SBATCH --error=${o.stderr}`,
-      `#SBATCH --time=${formatWalltime(o.timeLimitMs)}`,
     );
+    if (o.timeLimitMs !== null) {
+      lines.push(`#SBATCH --time=${formatWalltime(o.timeLimitMs)}`);
+    }
     if (extra !== '') {
       lines.push(`#SBATCH ${extra}`);
     }
