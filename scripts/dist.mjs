@@ -90,9 +90,10 @@ try {
   if (!said.endsWith(version)) {
     throw new Error(`the executable says ${JSON.stringify(said)}, not version ${version}`);
   }
-  rmSync(exe, { force: true });
-  copyFileSync(tmpExe, exe);
-  chmodSync(exe, 0o755);
+  // Renamed into place, so that an `hq` running from dist/ meanwhile never sees half a file.
+  copyFileSync(tmpExe, `${exe}.tmp`);
+  chmodSync(`${exe}.tmp`, 0o755);
+  renameSync(`${exe}.tmp`, exe);
 
   // The archive: everything at its top, as upstream's (`tar xzf ... && ./hq`).
   const stage = join(work, 'stage');
@@ -101,12 +102,11 @@ try {
   copyFileSync('LICENSE', join(stage, 'LICENSE'));
   copyFileSync('scripts/dist-README.md', join(stage, 'README.md'));
   cpSync('docs', join(stage, 'docs'), { recursive: true });
-  rmSync(tarball, { force: true });
   run('tar', [
     '--create',
     '--gzip',
     '--file',
-    join(ROOT, tarball),
+    join(ROOT, `${tarball}.tmp`),
     '--directory',
     stage,
     '--sort=name',
@@ -118,6 +118,7 @@ try {
     'README.md',
     'docs',
   ]);
+  renameSync(`${tarball}.tmp`, tarball);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -20,10 +20,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-/** The `hq` under test: the bundle, or another build (HQ_TEST_BIN), e.g. an older one to show a test fails there. */
 /** Submit flags for tasks whose output nobody reads. */
 export const NO_OUTPUT = ['--stdout', 'none', '--stderr', 'none'] as const;
 
+/**
+ * The `hq` under test: the bundle, or another build (HQ_TEST_BIN, an absolute path): the single
+ * executable (`HQ_TEST_BIN=$PWD/dist/hq-linux-x64 npm test`), or an older build to show a test
+ * fails there.
+ */
 export const HQ_BIN = process.env['HQ_TEST_BIN'] ?? path.join(ROOT, 'dist', 'hq');
 
 const MARKER_VAR = 'HQTEST_MARKER';
@@ -168,6 +172,18 @@ export function descendants(pid: number): number[] {
     }
   }
   return out;
+}
+
+/** The names (comm) of a process's children, e.g. where a worker's task launchers show up. */
+export function childNames(pid: number): string[] {
+  try {
+    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return children === ''
+      ? []
+      : children.split(' ').map((c) => fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim());
+  } catch {
+    return [];
+  }
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 
-import { read, waitFor, withEnv, type HqEnv } from './harness.js';
+import { childNames, read, waitFor, withEnv, type HqEnv } from './harness.js';
 
 type LauncherKind = 'native' | 'perl' | 'node';
 
@@ -15,18 +15,6 @@ interface TaskJson {
   id: number;
   state: string;
   error?: string | null;
-}
-
-/** The names of the worker's child processes (where the helpers show up). */
-function childNames(pid: number): string[] {
-  try {
-    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    return children === ''
-      ? []
-      : children.split(' ').map((c) => fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim());
-  } catch {
-    return [];
-  }
 }
 
 async function states(env: HqEnv, jobId: number): Promise<TaskJson[]> {
