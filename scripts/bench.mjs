@@ -8,7 +8,9 @@
 // with the server's memory and query latency under that load, the largest array (16M tasks) with
 // the slowest `hq job list` issued while it is submitted, 64 zero workers against one, and
 // `--stream` against per-task output files, and the journal: zero-worker throughput with it
-// against without, restoring a half-finished 1M-task array (time and memory), bytes per task.
+// against without, restoring a half-finished 1M-task array (time and memory), bytes per task;
+// the single executable (`npm run dist`): `hq --version` and `hq job list` from it against the
+// bundle and `node -e 0`, and its size.
 //
 // Every process it starts is in its own process group and is killed at the end, also on error.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -31,7 +33,7 @@ const HQ = join(ROOT, 'dist', 'hq');
 const QUICK = process.argv.includes('--quick');
 // `--only=zero,journal,...` runs only those sections (scale needs zero): a changed area can be
 // measured alone. Names: scheduler latency spawn zero journal scale submit largest streaming
-// dashboard python-api.
+// dashboard python-api startup.
 const ONLY = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -40,6 +42,8 @@ const wanted = (name) => ONLY === undefined || ONLY.includes(name);
 const SPAWN_TASKS = QUICK ? 2000 : 10000;
 const SCHED_TASKS = QUICK ? 20000 : 100000;
 const LATENCY_RUNS = QUICK ? 5 : 15;
+/** Rounds of the single executable's start-up comparison (each runs five commands). */
+const STARTUP_RUNS = QUICK ? 10 : 30;
 const ZERO_TASKS = QUICK ? 20_000 : 100_000;
 const ZERO_CPUS = 4;
 const JOURNAL_PAIRS = 3;
@@ -255,6 +259,69 @@ try {
       `${median(lists).toFixed(1)} ms`,
       `node -e 0: ${n.toFixed(1)} ms`,
       `${(median(lists) / n).toFixed(2)}x`,
+    ]);
+  }
+
+  // ---- the single executable: start-up against the bundle and node -e 0, and its size -----
+  // Built by `npm run dist` (here when missing or older than the bundle). One loop runs every
+  // command once per round, in alternating order, so the three see the same machine; the
+  // first round only warms the page cache.
+  if (wanted('startup')) {
+    const exe = join(ROOT, 'dist', `hq-${process.platform}-${process.arch}`);
+    if (!existsSync(exe) || statSync(exe).mtimeMs < statSync(HQ).mtimeMs) {
+      execFileSync(process.execPath, [join(ROOT, 'scripts', 'dist.mjs'), '--skip-build'], {
+        stdio: 'inherit',
+      });
+    }
+    const dir = tempDir('hq-bench-startup-');
+    const server = await startServer(dir);
+    const commands = {
+      exeVersion: [exe, '--version'],
+      bundleVersion: [HQ, '--version'],
+      node: [process.execPath, '-e', '0'],
+      exeList: [exe, '--server-dir', dir, 'job', 'list'],
+      bundleList: [HQ, '--server-dir', dir, 'job', 'list'],
+    };
+    const times = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
+    for (let i = 0; i <= STARTUP_RUNS; i++) {
+      const order = Object.keys(commands);
+      for (const name of i % 2 === 0 ? order : order.reverse()) {
+        const [program, ...args] = commands[name];
+        const t0 = performance.now();
+        const r = spawnSync(program, args, { env: env(), stdio: 'ignore' });
+        const ms = performance.now() - t0;
+        if (r.status !== 0) throw new Error(`${commands[name].join(' ')}: ${r.status ?? r.signal}`);
+        if (i > 0) times[name].push(ms);
+      }
+    }
+    await killAll([server]);
+    const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+    const version =
+      process.env.HQ_BUILD_VERSION ??
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+    const tarball = join(ROOT, 'dist', `hq-v${version}-${process.platform}-${process.arch}.tar.gz`);
+    const mb = (file) => statSync(file).size / 1e6;
+    raw.startup = {
+      runs: STARTUP_RUNS,
+      ...times,
+      exe_mb: mb(exe),
+      tarball_mb: existsSync(tarball) ? mb(tarball) : null,
+      bundle_mb: mb(HQ),
+    };
+    const compare = (what, exeMs, bundleMs) => [
+      `${what}: single executable (median of ${STARTUP_RUNS})`,
+      `${exeMs.toFixed(1)} ms`,
+      `bundle ${bundleMs.toFixed(1)} ms; node -e 0 ${m.node.toFixed(1)} ms`,
+      `${(exeMs / bundleMs).toFixed(2)}x bundle (target <= 1: ${verdict(exeMs / bundleMs, '<', 1)}), ` +
+        `${(exeMs / m.node).toFixed(2)}x node -e 0 (aim <= 2: ${verdict(exeMs / m.node, '<', 2)})`,
+    ];
+    rows.push(compare('hq --version', m.exeVersion, m.bundleVersion));
+    rows.push(compare('hq job list round trip, empty server', m.exeList, m.bundleList));
+    rows.push([
+      'single executable size',
+      `${mb(exe).toFixed(1)} MB`,
+      `tarball ${existsSync(tarball) ? `${mb(tarball).toFixed(1)} MB` : 'not built'}; bundle ${mb(HQ).toFixed(2)} MB (+ Node)`,
+      '-',
     ]);
   }
 
