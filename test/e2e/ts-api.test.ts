@@ -301,6 +301,13 @@ void describe('TypeScript API as an installed package', () => {
         fs.readdirSync(installed).filter((d) => !d.startsWith('.')),
         ['hyperqueue-ts'],
       );
+      // The package's `hq` command, and the docs `hq doc` points at.
+      const bin = path.join(installed, '.bin', 'hq');
+      const version = await run(bin, ['--version'], { env: npmEnv });
+      assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+      const doc = (await run(bin, ['doc', 'job'], { env: npmEnv })).stdout.trim();
+      assert.ok(doc.startsWith(path.join(installed, 'hyperqueue-ts', 'docs')), doc);
+      assert.ok(fs.existsSync(doc), `${doc} exists`);
 
       fs.writeFileSync(path.join(project, 'tasks.mjs'), CONSUMER_TASKS);
       fs.writeFileSync(path.join(project, 'main.mjs'), CONSUMER_MAIN);

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -27,7 +28,8 @@ class HqError(Exception):
 
 
 def find_hq_binary() -> str:
-    """`HQ_BIN`, then an `hq` shipped inside this package, then `hq` on PATH."""
+    """`HQ_BIN`, then an `hq` shipped inside this package, then the one the wheel installed, then
+    `hq` on PATH."""
     tried = []
     env = os.environ.get("HQ_BIN")
     if env:
@@ -40,6 +42,16 @@ def find_hq_binary() -> str:
     if os.path.isfile(bundled) and os.access(bundled, os.X_OK):
         return bundled
     tried.append(f"{bundled} (not there)")
+    # The wheel installs the executable as <prefix>/bin/hq: found even when that directory is
+    # not on PATH (a virtual environment that was not activated).
+    for scheme in (None, f"{os.name}_user"):
+        try:
+            scripts = sysconfig.get_path("scripts", scheme) if scheme else sysconfig.get_path("scripts")
+        except KeyError:
+            continue
+        installed = os.path.join(scripts, "hq")
+        if os.path.isfile(installed) and os.access(installed, os.X_OK):
+            return installed
     found = shutil.which("hq")
     if found:
         return found
