@@ -34,6 +34,14 @@ await build({
   logLevel: 'warning',
 });
 chmodSync('dist/hq', 0o755);
+// esbuild leaves `import()` of a builtin (`await import('node:fs')`) as a real dynamic import,
+// which Node's single executable cannot run ("A dynamic import callback was not specified").
+const dynamicImport = /\bimport\(\s*["'`][^"'`]*["'`]\s*\)/.exec(readFileSync('dist/hq', 'utf8'));
+if (dynamicImport !== null) {
+  throw new Error(
+    `dist/hq keeps the dynamic import ${dynamicImport[0]}: import it statically (the single executable cannot run it)`,
+  );
+}
 // The project is ESM, the bundle is CommonJS: tell Node which one dist/hq is.
 writeFileSync('dist/package.json', '{ "type": "commonjs" }\n');
 

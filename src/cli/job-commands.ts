@@ -1,4 +1,5 @@
 /** `hq job ...` and `hq task ...` */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { HqError } from '../common/errors.js';
 import { formatIdSet, parseIdSelector, parseIdSet } from '../common/id-set.js';
@@ -417,7 +418,6 @@ async function jobCat(
     for (const id of missing) {
       log.error(`Job ${id} was not found`);
     }
-    const { readFileSync } = await import('node:fs');
     for (const job of jobs) {
       let tasks = job.tasks;
       if (wanted !== null) {
@@ -464,7 +464,6 @@ async function jobCat(
 async function jobSubmitFile(file: string, o: { job?: string }, cmd: Command): Promise<number> {
   const ctx = makeContext(cmd);
   const jobId = o.job === undefined ? null : parseIntOption('--job <JOB>', o.job);
-  const { readFileSync } = await import('node:fs');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

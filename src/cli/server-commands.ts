@@ -1,4 +1,5 @@
 /** `hq server ...` */
+import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -107,7 +108,6 @@ async function serverInfo(_opts: unknown, cmd: Command): Promise<number> {
 async function serverDebugDump(file: string, _opts: unknown, cmd: Command): Promise<number> {
   return withSession(cmd, async (session) => {
     const dump = await session.call('debug-dump', {});
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(file, JSON.stringify(dump, null, 2));
     return 0;
   });

@@ -15,7 +15,6 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -23,10 +22,8 @@ import * as readline from 'node:readline';
 import { splitShellWords } from '../../src/common/directives.js';
 import type { HqEnv } from './harness.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const BUNDLE = path.join(ROOT, 'dist', 'hq');
-const PLATFORM = `${process.platform}-${process.arch}`;
-const EXE = path.join(ROOT, 'dist', `hq-${PLATFORM}`);
+import { EXE, PLATFORM, ROOT, buildIfStale, buildSkipReason, bundleVersion } from './executable.js';
+
 const NAMESPACE_VAR = 'HQSE_NAMESPACE';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'hq-sea-'));
@@ -48,50 +45,10 @@ const { HQ_BIN, WaitAbort, childNames, horizontalTable, read, waitFor, withEnv }
   await import('./harness.js');
 const { FakeBatchSystem, QUICK_AUTOALLOC } = await import('./fake-batch.js');
 
-/** Why nothing here can run (the executable cannot be built), or undefined. */
-function buildSkipReason(): string | undefined {
-  if (process.platform !== 'linux') {
-    return 'the single executable is built on Linux only';
-  }
-  try {
-    createRequire(import.meta.url).resolve('postject/dist/cli.js');
-  } catch {
-    return 'postject is not installed (npm ci installs it): cannot build the single executable';
-  }
-  if (!fs.existsSync(BUNDLE)) {
-    return `${BUNDLE} is missing: run \`npm run build\` first`;
-  }
-  return undefined;
-}
 const skip = buildSkipReason();
 
 const version = skip === undefined ? bundleVersion() : '';
 const TARBALL = path.join(ROOT, 'dist', `hq-v${version}-${PLATFORM}.tar.gz`);
-
-function bundleVersion(): string {
-  return execFileSync(process.execPath, [BUNDLE, '--version'], { encoding: 'utf8' }).trim();
-}
-
-/** Builds the executable and the tarball unless both are newer than the bundle. */
-function buildIfStale(): void {
-  const bundleTime = fs.statSync(BUNDLE).mtimeMs;
-  const fresh = (file: string): boolean => {
-    try {
-      return fs.statSync(file).mtimeMs >= bundleTime;
-    } catch {
-      return false;
-    }
-  };
-  if (fresh(EXE) && fresh(TARBALL)) {
-    return;
-  }
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'dist.mjs'), '--skip-build'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
-  assert.equal(r.status, 0, `npm run dist failed:\n${r.stdout}${r.stderr}`);
-}
 
 const hasCompiler = spawnSync('cc', ['--version']).status === 0;
 

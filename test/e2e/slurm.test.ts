@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { horizontalTable, waitFor, withEnv, type HqEnv } from './harness.js';
+import { useExecutable } from './executable.js';
+import type { HqEnv } from './harness.js';
 
 const QUICK_AUTOALLOC = {
   HQ_AUTOALLOC_SCHEDULE_TICK_INTERVAL_MS: '100',
@@ -27,6 +28,15 @@ function slurmAvailable(): boolean {
   const r = spawnSync('sinfo', ['-h'], { timeout: 5_000, stdio: 'ignore' });
   return r.error === undefined && r.status === 0;
 }
+
+// What a release user runs against Slurm: the single executable (built here when stale), so the
+// batch script of every allocation starts workers from it. The bundle where it cannot be built.
+const bundleBecause = slurmAvailable() ? useExecutable() : undefined;
+if (bundleBecause !== undefined) {
+  console.log(`# the Slurm test runs the bundle: ${bundleBecause}`);
+}
+// After HQ_TEST_BIN is set: the harness reads it once, when loaded.
+const { HQ_BIN, horizontalTable, waitFor, withEnv } = await import('./harness.js');
 
 /** Ids of our jobs that squeue still lists (any state it shows). */
 function ourJobs(prefix: string): string[] {
@@ -146,6 +156,9 @@ void describe('hq alloc with a real Slurm', () => {
         const allocationId = ran.id;
         assert.match(allocationId, /^\d+$/);
         assert.equal(fs.readFileSync(path.join(ran.workdir, 'jobid'), 'utf8'), allocationId);
+        // The batch script starts the workers from this very hq.
+        const script = fs.readFileSync(path.join(ran.workdir, 'hq-submit.sh'), 'utf8');
+        assert.ok(script.includes(`${HQ_BIN} worker start`), script);
 
         const workers = horizontalTable(await env.output(['worker', 'list', '--all']));
         const worker = workers.find((w) => w['Manager Job ID'] === allocationId);
