@@ -135,6 +135,15 @@ export class WorkerView {
     return m === undefined || m.total <= 0 ? null : (m.total - m.free) / m.total;
   }
 
+  /** Average GPU load (0-1) over the worker's NVIDIA and AMD GPUs at `time`, or null without any. */
+  gpuLoad(time: number): number | null {
+    const hw = this.overviews.at(time);
+    const gpus = [...(hw?.nvidia_gpus?.gpus ?? []), ...(hw?.amd_gpus?.gpus ?? [])];
+    return gpus.length === 0
+      ? null
+      : gpus.reduce((sum, g) => sum + g.processor_usage, 0) / gpus.length / 100;
+  }
+
   /** Starts a run; returns its index for `endRun`. */
   startRun(job: number, task: number, time: number): number {
     this.runJobs.push(job);

@@ -134,6 +134,8 @@ void describe('dashboard screens', () => {
     const hw = {
       cpu_usage: { cpu_per_core_percent_usage: [90, 20, 30, 40] },
       memory_usage: { total: 4 * 1024 ** 3, free: 3 * 1024 ** 3 },
+      nvidia_gpus: { gpus: [{ id: '0000:01:00.0', processor_usage: 50, mem_usage: 10 }] },
+      amd_gpus: null,
     } as HwState;
     model.apply(1200, { type: 'worker-overview', id: 1, hwState: hw, tasks: [[1, 0, [0]]] });
     const state = initialState('replay', { kind: 'fixed', start: 0, end: 2000 });
@@ -159,6 +161,7 @@ void describe('dashboard screens', () => {
     ]);
     const text = render(model, state, 2000, 120, 40).map(plain).join('\n');
     assert.match(text, /Mem = 25% \(1\.0 GiB\/4\.0 GiB\)/);
+    assert.match(text, /GPU avg .* 50%/, 'a busy GPU gets its history line');
     assert.match(text, /1@0 .* 0\s/, 'the task lists the CPU it holds');
   });
 });

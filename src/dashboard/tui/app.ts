@@ -407,19 +407,27 @@ function workerDetail(
   const at = (i: number): number => from + step * i;
   const cpuHist = Array.from({ length: samples }, (_, i) => (w.cpuLoad(at(i)) ?? 0) * 100);
   const memHist = Array.from({ length: samples }, (_, i) => (w.memLoad(at(i)) ?? 0) * 100);
+  const gpuHist = Array.from({ length: samples }, (_, i) => w.gpuLoad(at(i)));
   const runHist = w.running.sample(from, to, samples);
   const cpu = w.cpuLoad(to);
   const mem = w.memLoad(to);
-  const history = box(
-    'Utilization History',
-    [
-      `CPU avg  ${sparkline(cpuHist, 100)} ${cpu === null ? '-' : `${Math.round(cpu * 100)}%`}`,
-      `Mem      ${sparkline(memHist, 100)} ${mem === null ? '-' : `${Math.round(mem * 100)}%`}`,
-      `Tasks    ${sparkline(runHist)} ${w.running.at(to)} running`,
-    ],
-    width,
-    5,
-  );
+  const gpu = w.gpuLoad(to);
+  const percent = (f: number | null): string => (f === null ? '-' : `${Math.round(f * 100)}%`);
+  const lines = [
+    `CPU avg  ${sparkline(cpuHist, 100)} ${percent(cpu)}`,
+    `Mem      ${sparkline(memHist, 100)} ${percent(mem)}`,
+  ];
+  // As upstream: the GPU line only once a GPU was busy in the window.
+  if (gpuHist.some((g) => g !== null && g > 0)) {
+    lines.push(
+      `GPU avg  ${sparkline(
+        gpuHist.map((g) => (g ?? 0) * 100),
+        100,
+      )} ${percent(gpu)}`,
+    );
+  }
+  lines.push(`Tasks    ${sparkline(runHist)} ${w.running.at(to)} running`);
+  const history = box('Utilization History', lines, width, lines.length + 2);
   const coreBox = coreTable(w, state, listing, to, width, 11);
   const runs = w.runsBetween(from, to);
   const runRows = runs
