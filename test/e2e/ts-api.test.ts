@@ -381,10 +381,12 @@ void describe('TypeScript API: LocalCluster lifetime', () => {
   void it('a SIGKILLed program leaves no server or worker of its cluster behind', () =>
     withEnv(async (env) => {
       const ready = env.path('ready');
-      const program = `import { writeFileSync } from 'node:fs';
+      const program = `import { renameSync, writeFileSync } from 'node:fs';
 import { LocalCluster } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'api', 'index.js')).href)};
 const cluster = await LocalCluster.start({ workers: [{ cores: 1 }] });
-writeFileSync(${JSON.stringify(ready)}, JSON.stringify(cluster.pids));
+// Written whole, then renamed: the test never reads half of it.
+writeFileSync(${JSON.stringify(ready + '.tmp')}, JSON.stringify(cluster.pids));
+renameSync(${JSON.stringify(ready + '.tmp')}, ${JSON.stringify(ready)});
 setInterval(() => {}, 1000);
 `;
       const file = env.path('owner.mjs');
