@@ -200,18 +200,20 @@ function verdict(value, op, goal) {
   return `missed by ${(off * 100).toFixed(0)}%`;
 }
 
+/** Runs one of bench/*.bench.ts on BENCH_TASKS tasks; returns the JSON of its last line. */
+function tsBench(file, tasks) {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', file)], {
+    env: { ...env(), BENCH_TASKS: String(tasks) },
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
 try {
   // ---- scheduler placement ---------------------------------------------------------------
   if (wanted('scheduler')) {
-    const out = execFileSync(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench', 'scheduler.bench.ts')],
-      {
-        env: { ...env(), BENCH_TASKS: String(SCHED_TASKS) },
-        encoding: 'utf8',
-      },
-    );
-    const r = JSON.parse(out.trim().split('\n').pop());
+    const r = tsBench('scheduler.bench.ts', SCHED_TASKS);
     raw.scheduler = r;
     rows.push([
       `scheduler: place ${r.tasks} mixed tasks on ${r.workers} workers`,
@@ -974,16 +976,7 @@ try {
 
   // ---- the dashboard: render cost against the job's size, server cost of a watcher ------------
   if (wanted('dashboard')) {
-    const out = execFileSync(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench', 'dashboard.bench.ts')],
-      {
-        env: { ...env(), BENCH_TASKS: String(DASH_TASKS) },
-        encoding: 'utf8',
-        maxBuffer: 1 << 24,
-      },
-    );
-    const r = JSON.parse(out.trim().split('\n').pop());
+    const r = tsBench('dashboard.bench.ts', DASH_TASKS);
     raw.dashboard_render = r;
     rows.push([
       `dashboard: model + frame (jobs screen, web snapshot), ${fmt(r.big_tasks)}-task job`,

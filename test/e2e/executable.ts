@@ -31,8 +31,17 @@ export function buildSkipReason(): string | undefined {
   return undefined;
 }
 
+let version: string | undefined;
+
+/** What the bundle says `--version` (asked once per test process). */
 export function bundleVersion(): string {
-  return execFileSync(process.execPath, [BUNDLE, '--version'], { encoding: 'utf8' }).trim();
+  version ??= execFileSync(process.execPath, [BUNDLE, '--version'], { encoding: 'utf8' }).trim();
+  return version;
+}
+
+/** The release tarball `npm run dist` makes of the executable. */
+export function tarballPath(): string {
+  return path.join(ROOT, 'dist', `hq-v${bundleVersion()}-${PLATFORM}.tar.gz`);
 }
 
 /** Builds the executable and its tarball unless both are newer than the bundle. */
@@ -45,8 +54,7 @@ export function buildIfStale(): void {
       return false;
     }
   };
-  const tarball = path.join(ROOT, 'dist', `hq-v${bundleVersion()}-${PLATFORM}.tar.gz`);
-  if (fresh(EXE) && fresh(tarball)) {
+  if (fresh(EXE) && fresh(tarballPath())) {
     return;
   }
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'dist.mjs'), '--skip-build'], {

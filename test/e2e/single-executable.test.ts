@@ -22,7 +22,7 @@ import * as readline from 'node:readline';
 import { splitShellWords } from '../../src/common/directives.js';
 import type { HqEnv } from './harness.js';
 
-import { EXE, PLATFORM, ROOT, buildIfStale, buildSkipReason, bundleVersion } from './executable.js';
+import { EXE, buildIfStale, buildSkipReason, bundleVersion, tarballPath } from './executable.js';
 
 const NAMESPACE_VAR = 'HQSE_NAMESPACE';
 
@@ -48,7 +48,7 @@ const { FakeBatchSystem, QUICK_AUTOALLOC } = await import('./fake-batch.js');
 const skip = buildSkipReason();
 
 const version = skip === undefined ? bundleVersion() : '';
-const TARBALL = path.join(ROOT, 'dist', `hq-v${version}-${PLATFORM}.tar.gz`);
+const TARBALL = skip === undefined ? tarballPath() : '';
 
 const hasCompiler = spawnSync('cc', ['--version']).status === 0;
 

@@ -31,7 +31,8 @@ function slurmAvailable(): boolean {
 
 // What a release user runs against Slurm: the single executable (built here when stale), so the
 // batch script of every allocation starts workers from it. The bundle where it cannot be built.
-const bundleBecause = slurmAvailable() ? useExecutable() : undefined;
+const SLURM = slurmAvailable();
+const bundleBecause = SLURM ? useExecutable() : undefined;
 if (bundleBecause !== undefined) {
   console.log(`# the Slurm test runs the bundle: ${bundleBecause}`);
 }
@@ -114,7 +115,7 @@ interface AllocationJson {
 
 void describe('hq alloc with a real Slurm', () => {
   void it('runs a job in a Slurm allocation that ends after its idle timeout', async (t) => {
-    if (!slurmAvailable()) {
+    if (!SLURM) {
       t.skip('no Slurm here: run ../shared/ci/start-local-slurm.sh as root');
       return;
     }
